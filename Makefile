@@ -1,0 +1,75 @@
+# RecVector: PGXS for the extension files, plus the Python library PL/Python loads and the model.
+#   make install   extension + Python library + local model (run as root; `make deps` first on a new machine)
+#   make demo      everything a new machine needs, then the Pagila demo (offline, local model)
+#   make test      everything the tests need, then the test suite
+#   make bench     benchmarks -> docs/benchmarks.md
+
+EXTVERSION := $(shell sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" extension/recvector.control)
+PG_MAJOR ?= 15
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
+SYSTEM_PYTHON ?= /usr/bin/python3
+PYTHON ?= python3
+PYLIB_ROOT ?= /usr/local/lib/recvector
+PYLIB := $(PYLIB_ROOT)/$(EXTVERSION)
+SHARE ?= /usr/local/share/recvector
+MODEL := all-MiniLM-L6-v2
+PGHOST ?= 127.0.0.1
+PGUSER ?= postgres
+export PGHOST PGUSER
+
+MODULEDIR = extension
+DATA = extension/recvector.control $(wildcard extension/recvector--*.sql)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+install:
+	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
+endif
+
+.PHONY: deps sql check-sql install-python install-model client server demo test bench
+
+deps:
+	bash scripts/install-deps.sh
+
+sql:
+	$(PYTHON) scripts/build_sql.py
+
+check-sql:
+	$(PYTHON) scripts/build_sql.py --check
+
+install: install-python install-model
+
+# The library PL/Python imports: pinned dependencies (reinstalled only when the lock changes) and
+# this tree's recvector package, in a directory named after the extension version.
+install-python:
+	@mkdir -p $(PYLIB)
+	@if ! cmp -s python/requirements-plpython.txt $(PYLIB)/.requirements.txt; then \
+	  echo "==> pip install --target $(PYLIB)"; \
+	  $(SYSTEM_PYTHON) -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+	    --upgrade --target $(PYLIB) -r python/requirements-plpython.txt && \
+	  cp python/requirements-plpython.txt $(PYLIB)/.requirements.txt; \
+	fi
+	@rm -rf $(PYLIB)/recvector && cp -r python/recvector $(PYLIB)/recvector && \
+	  find $(PYLIB)/recvector -name __pycache__ -prune -exec rm -rf {} + && chmod -R a+rX $(PYLIB_ROOT)
+
+install-model:
+	@mkdir -p $(SHARE)/models
+	@rm -rf $(SHARE)/models/$(MODEL) && cp -r models/$(MODEL) $(SHARE)/models/$(MODEL) && chmod -R a+rX $(SHARE)
+
+# The client, CLI and test tools for the pip interpreter.
+client:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e 'python[test]'
+
+server:
+	@bash scripts/ensure-server.sh
+
+demo: deps install client server
+	$(PYTHON) -m recvector.cli demo
+
+test: deps install client server
+	$(PYTHON) -m pytest -q tests
+
+bench: deps install client server
+	$(PYTHON) -m recvector.bench

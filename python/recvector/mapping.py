@@ -1,0 +1,476 @@
+"""The mapping of an application's existing tables: validation and compilation to SQL.
+
+A mapping document (``rec_schema.json``) names the user table, the entity table and its features,
+and the interaction tables. :func:`load_mapping` checks it in three passes and reports every problem
+with its JSON path:
+
+1. the JSON Schema shipped as ``mapping.schema.json`` (shape, kinds, ranges);
+2. the live catalog (tables and columns exist, types fit their role, join paths are type-compatible);
+3. the generated SQL, parsed back with sqlglot (one ``SELECT``, only the mapped tables).
+
+Every identifier in generated SQL is quoted by sqlglot; every value from the document (weights,
+type names, rating centres) travels as the jsonb parameter ``$1``, never inside the SQL text.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import jsonschema
+import sqlglot
+from sqlglot import exp
+
+from .errors import MappingError, Problem
+
+MAPPING_VERSION = 1
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "aggregation": {
+        "strategy": "full",
+        "batch_threshold": 5,
+        "time_fallback": "1 hour",
+        "history_limit": 100,
+        "half_life": "30 days",
+        "full_refresh_every": 50,
+    },
+    "scoring": {"alpha": 1.0, "beta": 0.05, "candidate_pool": 100, "lambda": 0.7, "exploration": 0.0},
+    "embedding": {"provider": "local", "model": "all-MiniLM-L6-v2", "dimensions": 384, "batch_size": 32},
+}
+
+# pg_type.typcategory values that each role accepts.
+_DATETIME = {"D"}
+_NUMERIC = {"N"}
+_ID_CATEGORIES = {"N", "S", "U", "B"}  # numbers, strings, uuid and other user types, booleans
+_TEXTUAL = {"S", "N", "D", "B", "U", "E", "A"}
+
+_INTERVAL_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]+)\s*$")
+_UNIT_SECONDS = {
+    "s": 1, "second": 1, "seconds": 1,
+    "min": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "week": 604800, "weeks": 604800,
+}
+
+
+def interval_seconds(text: str) -> float:
+    """``'30 days'`` -> 2592000.0 (the JSON Schema has already checked the form)."""
+    m = _INTERVAL_RE.match(text.lower())
+    if not m or m.group(2) not in _UNIT_SECONDS:
+        raise ValueError(f"not an interval: {text!r}")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+# --------------------------------------------------------------------------------------------
+# Catalog access (PL/Python's plpy or a psycopg connection both fit behind `Query`)
+# --------------------------------------------------------------------------------------------
+
+Query = Callable[[str, Sequence[Any]], list[tuple]]
+
+_COLUMNS_SQL = """
+SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text,
+       c.relkind::text
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY a.attnum
+"""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str       # format_type(), e.g. 'integer', 'character varying(50)'
+    category: str   # pg_type.typcategory
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> "TableRef":
+        if "." in text:
+            schema, _, name = text.partition(".")
+            return cls(schema, name)
+        return cls("public", text)
+
+    @property
+    def sql(self) -> str:
+        return f"{qi(self.schema)}.{qi(self.name)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+class Catalog:
+    """Columns of tables in the live database, cached for one validation."""
+
+    def __init__(self, query: Query) -> None:
+        self._query = query
+        self._cache: dict[TableRef, dict[str, Column] | None] = {}
+
+    def columns(self, table: TableRef) -> dict[str, Column] | None:
+        if table not in self._cache:
+            rows = self._query(_COLUMNS_SQL, [table.schema, table.name])
+            if not rows:
+                self._cache[table] = None
+            else:
+                self._cache[table] = {r[0]: Column(r[0], r[1], r[2]) for r in rows if r[0] is not None}
+        return self._cache[table]
+
+
+# --------------------------------------------------------------------------------------------
+# Identifier quoting and SQL checking with sqlglot
+# --------------------------------------------------------------------------------------------
+
+def qi(name: str) -> str:
+    """Quote an identifier for PostgreSQL (sqlglot doubles embedded quotes)."""
+    if "\x00" in name:
+        raise ValueError("identifier contains a NUL byte")
+    return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
+
+
+_FORBIDDEN_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Command,
+                    exp.Alter, exp.Merge, exp.TruncateTable)
+
+
+def check_select(sql: str, allowed_tables: Iterable[str]) -> None:
+    """Parse generated SQL with sqlglot: exactly one SELECT (or UNION of SELECTs) reading only
+    ``allowed_tables`` (``schema.name`` or a bare name). Raises ``AssertionError`` otherwise: a
+    failure here is a bug in the compiler, never a user error."""
+    trees = [t for t in sqlglot.parse(sql, read="postgres") if t is not None]
+    assert len(trees) == 1, f"generated SQL is not one statement: {sql}"
+    tree = trees[0]
+    assert isinstance(tree, (exp.Select, exp.Union, exp.Subquery)), f"not a SELECT: {sql}"
+    assert not any(True for _ in tree.find_all(*_FORBIDDEN_NODES)), f"not read-only: {sql}"
+    allowed = set(allowed_tables)
+    for table in tree.find_all(exp.Table):
+        ref = f"{table.db}.{table.name}" if table.db else table.name
+        assert ref in allowed, f"generated SQL reads {ref}, which the mapping does not name"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+def _schema() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("mapping.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def schema_problems(doc: Any) -> list[Problem]:
+    """Problems found by the shipped JSON Schema, each at its JSON path."""
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems: list[Problem] = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        if err.validator == "oneOf" and err.context:
+            # Report the most specific branch failure rather than "is not valid under any schema".
+            best = jsonschema.exceptions.best_match(err.context)
+            path = _json_path(list(err.absolute_path) + list(best.relative_path))
+            problems.append(Problem(path, best.message))
+        else:
+            problems.append(Problem(_json_path(err.absolute_path), err.message))
+    return problems
+
+
+class _Checker:
+    """Checks a schema-valid document against the catalog, collecting every problem."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.problems: list[Problem] = []
+
+    def table(self, text: str, path: str) -> tuple[TableRef, dict[str, Column] | None]:
+        ref = TableRef.parse(text)
+        cols = self.catalog.columns(ref)
+        if cols is None:
+            self.problems.append(Problem(path, f"table {ref} does not exist"))
+        return ref, cols
+
+    def column(self, table: TableRef, cols: dict[str, Column] | None, name: str, path: str,
+               categories: set[str] | None = None, role: str = "") -> Column | None:
+        if cols is None:
+            return None
+        col = cols.get(name)
+        if col is None:
+            self.problems.append(Problem(path, f"column {name!r} does not exist in table {table}"))
+            return None
+        if categories is not None and col.category not in categories:
+            self.problems.append(Problem(path, f"column {table}.{name} has type {col.type}, "
+                                               f"which cannot be used as {role}"))
+        return col
+
+    def compatible(self, a: Column | None, b: Column | None, path: str, what: str) -> None:
+        if a is None or b is None:
+            return
+        if a.category != b.category:
+            self.problems.append(Problem(path, f"{what}: types {a.type} and {b.type} do not match"))
+
+
+@dataclass
+class Compiled:
+    """SQL compiled from a mapping, with the jsonb parameter ``$1`` that it reads values from."""
+
+    params: list[dict[str, Any]]
+    entities: str
+    history: str
+    seen: str
+    all_interactions: str
+    sources: dict[str, dict[str, str]]
+    user_id_type: str
+    entity_id_type: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "entities": self.entities,
+            "history": self.history,
+            "seen": self.seen,
+            "all_interactions": self.all_interactions,
+            "sources": self.sources,
+            "user_id_type": self.user_id_type,
+            "entity_id_type": self.entity_id_type,
+        }
+
+
+def with_defaults(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with every optional section filled from :data:`DEFAULTS`."""
+    out = json.loads(json.dumps(doc))
+    for section, values in DEFAULTS.items():
+        merged = dict(values)
+        merged.update(out.get(section) or {})
+        out[section] = merged
+    for i, f in enumerate(out["entities"]["features"]):
+        f.setdefault("weight", 1.0)
+        f.setdefault("label", f["name"].replace("_", " ").capitalize())
+        out["entities"]["features"][i] = f
+    for src in out["interactions"]:
+        src.setdefault("weight", {"fixed": 1.0})
+        src.setdefault("path", [])
+    return out
+
+
+def load_mapping(doc: Any, query: Query) -> tuple[dict[str, Any], Compiled]:
+    """Validate ``doc`` completely and compile it. Raises :class:`MappingError` listing every
+    problem (JSON path + message); returns the document with defaults and the compiled SQL."""
+    if isinstance(doc, (str, bytes)):
+        try:
+            doc = json.loads(doc)
+        except json.JSONDecodeError as e:
+            raise MappingError([Problem("$", f"not valid JSON: {e}")]) from None
+    problems = schema_problems(doc)
+    if problems:
+        raise MappingError(problems)
+    full = with_defaults(doc)
+    compiled, problems = _compile(full, Catalog(query))
+    if problems:
+        raise MappingError(problems)
+    assert compiled is not None
+    return full, compiled
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation
+# --------------------------------------------------------------------------------------------
+
+def _value_expr(alias: str, columns: list[str], cols: Mapping[str, Column] | None) -> str:
+    if len(columns) == 1:
+        c = columns[0]
+        if cols is not None and c in cols and cols[c].category == "A":
+            return f"array_to_string({alias}.{qi(c)}, ', ')"
+        return f"CAST({alias}.{qi(c)} AS TEXT)"
+    return "concat_ws(' ', " + ", ".join(f"{alias}.{qi(c)}" for c in columns) + ")"
+
+
+def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, list[Problem]]:
+    ck = _Checker(catalog)
+    tables: set[str] = set()
+
+    # Users
+    user_ref, user_cols = ck.table(doc["users"]["table"], "$.users.table")
+    user_id = ck.column(user_ref, user_cols, doc["users"]["id"], "$.users.id", _ID_CATEGORIES, "an id")
+
+    # Entities and features
+    ent = doc["entities"]
+    ent_ref, ent_cols = ck.table(ent["table"], "$.entities.table")
+    ent_id = ck.column(ent_ref, ent_cols, ent["id"], "$.entities.id", _ID_CATEGORIES, "an id")
+    tables.add(str(ent_ref))
+    feature_sql: list[str] = []
+    names_seen: set[str] = set()
+    for i, f in enumerate(ent["features"]):
+        p = f"$.entities.features[{i}]"
+        if f["name"] in names_seen:
+            ck.problems.append(Problem(f"{p}.name", f"feature name {f['name']!r} is used twice"))
+        names_seen.add(f["name"])
+        columns = f["column"] if isinstance(f["column"], list) else [f["column"]]
+        wanted = _NUMERIC if f["kind"] == "number" else _TEXTUAL
+        role = "a number feature" if f["kind"] == "number" else f"a {f['kind']} feature"
+        src = f.get("from")
+        if src is None:
+            for j, c in enumerate(columns):
+                cp = f"{p}.column" + (f"[{j}]" if isinstance(f["column"], list) else "")
+                ck.column(ent_ref, ent_cols, c, cp, wanted, role)
+            feature_sql.append(_value_expr("e", columns, ent_cols))
+            continue
+        t_ref, t_cols = ck.table(src["table"], f"{p}.from.table")
+        tables.add(str(t_ref))
+        key = ck.column(t_ref, t_cols, src["key"], f"{p}.from.key", _ID_CATEGORIES, "a key")
+        for j, c in enumerate(columns):
+            cp = f"{p}.column" + (f"[{j}]" if isinstance(f["column"], list) else "")
+            ck.column(t_ref, t_cols, c, cp, wanted, role)
+        value = _value_expr("t", columns, t_cols)
+        agg = f"string_agg(DISTINCT {value}, ', ' ORDER BY {value})"
+        if "link" in src:
+            link = src["link"]
+            l_ref, l_cols = ck.table(link["table"], f"{p}.from.link.table")
+            tables.add(str(l_ref))
+            le = ck.column(l_ref, l_cols, link["entity_column"], f"{p}.from.link.entity_column")
+            lk = ck.column(l_ref, l_cols, link["key_column"], f"{p}.from.link.key_column")
+            ck.compatible(le, ent_id, f"{p}.from.link.entity_column",
+                          f"{l_ref}.{link['entity_column']} against the entity id")
+            ck.compatible(lk, key, f"{p}.from.link.key_column",
+                          f"{l_ref}.{link['key_column']} against {t_ref}.{src['key']}")
+            feature_sql.append(
+                f"(SELECT {agg} FROM {l_ref.sql} AS l JOIN {t_ref.sql} AS t "
+                f"ON t.{qi(src['key'])} = l.{qi(link['key_column'])} "
+                f"WHERE l.{qi(link['entity_column'])} = e.{qi(ent['id'])})")
+        else:
+            fk = ck.column(ent_ref, ent_cols, src["entity_column"], f"{p}.from.entity_column")
+            ck.compatible(fk, key, f"{p}.from.entity_column",
+                          f"{ent_ref}.{src['entity_column']} against {t_ref}.{src['key']}")
+            feature_sql.append(
+                f"(SELECT {agg} FROM {t_ref.sql} AS t "
+                f"WHERE t.{qi(src['key'])} = e.{qi(src['entity_column'])})")
+
+    # Interaction sources
+    params: list[dict[str, Any]] = []
+    branches: list[tuple[str, str, str, str]] = []  # (select-from-rel template, user filter, ts col, name)
+    sources: dict[str, dict[str, str]] = {}
+    src_names: set[str] = set()
+    for i, src in enumerate(doc["interactions"]):
+        p = f"$.interactions[{i}]"
+        if src["name"] in src_names:
+            ck.problems.append(Problem(f"{p}.name", f"interaction source name {src['name']!r} is used twice"))
+        src_names.add(src["name"])
+        s_ref, s_cols = ck.table(src["table"], f"{p}.table")
+        tables.add(str(s_ref))
+        uc = ck.column(s_ref, s_cols, src["user_column"], f"{p}.user_column", _ID_CATEGORIES, "a user id")
+        ck.compatible(uc, user_id, f"{p}.user_column",
+                      f"{s_ref}.{src['user_column']} against {user_ref}.{doc['users']['id']}")
+        ck.column(s_ref, s_cols, src["timestamp_column"], f"{p}.timestamp_column", _DATETIME, "a timestamp")
+        current = ck.column(s_ref, s_cols, src["entity_column"], f"{p}.entity_column", _ID_CATEGORIES,
+                            "an entity reference")
+        joins: list[str] = []
+        prev_alias, prev_col = "s", src["entity_column"]
+        for h, hop in enumerate(src["path"]):
+            hp = f"{p}.path[{h}]"
+            h_ref, h_cols = ck.table(hop["table"], f"{hp}.table")
+            tables.add(str(h_ref))
+            match = ck.column(h_ref, h_cols, hop["match"], f"{hp}.match")
+            ck.compatible(current, match, f"{hp}.match", f"join path step {h + 1}")
+            current = ck.column(h_ref, h_cols, hop["select"], f"{hp}.select", _ID_CATEGORIES,
+                                "an entity reference")
+            alias = f"h{h + 1}"
+            joins.append(f"JOIN {h_ref.sql} AS {alias} ON {alias}.{qi(hop['match'])} = "
+                         f"{prev_alias}.{qi(prev_col)}")
+            prev_alias, prev_col = alias, hop["select"]
+        ck.compatible(current, ent_id, f"{p}.entity_column" if not src["path"] else f"{p}.path",
+                      "the entity reference against the entity id")
+
+        w = src["weight"]
+        prm: dict[str, Any] = {"kind": src["name"]}
+        kind_sql = f"CAST($1 -> {i} ->> 'kind' AS TEXT)"
+        if "fixed" in w:
+            prm["fixed"] = float(w["fixed"])
+            weight_sql = f"CAST($1 -> {i} ->> 'fixed' AS DOUBLE PRECISION)"
+        elif "by_type" in w:
+            bt = w["by_type"]
+            ck.column(s_ref, s_cols, bt["column"], f"{p}.weight.by_type.column")
+            prm["values"] = {k: float(v) for k, v in bt["values"].items()}
+            prm["default"] = float(bt["default"]) if "default" in bt else None
+            tcol = f"CAST(s.{qi(bt['column'])} AS TEXT)"
+            kind_sql = tcol
+            weight_sql = (f"COALESCE(CAST($1 -> {i} -> 'values' ->> {tcol} AS DOUBLE PRECISION), "
+                          f"CAST($1 -> {i} ->> 'default' AS DOUBLE PRECISION))")
+        else:
+            fv = w["from_value"]
+            ck.column(s_ref, s_cols, fv["column"], f"{p}.weight.from_value.column", _NUMERIC, "a rating value")
+            prm["center"] = float(fv.get("center", 0.0))
+            prm["scale"] = float(fv.get("scale", 1.0))
+            weight_sql = (f"((CAST(s.{qi(fv['column'])} AS DOUBLE PRECISION) - "
+                          f"CAST($1 -> {i} ->> 'center' AS DOUBLE PRECISION)) / "
+                          f"CAST($1 -> {i} ->> 'scale' AS DOUBLE PRECISION))")
+        params.append(prm)
+
+        ts = f"s.{qi(src['timestamp_column'])}"
+        select = (f"SELECT CAST(s.{qi(src['user_column'])} AS TEXT) AS user_id, "
+                  f"CAST({prev_alias}.{qi(prev_col)} AS TEXT) AS entity_id, "
+                  f"{kind_sql} AS kind, {weight_sql} AS weight, CAST({ts} AS TIMESTAMPTZ) AS occurred_at "
+                  f"FROM {{rel}} AS s {' '.join(joins)}".rstrip())
+        where = (f"s.{qi(src['user_column'])} IS NOT NULL AND {prev_alias}.{qi(prev_col)} IS NOT NULL "
+                 f"AND {ts} IS NOT NULL AND {weight_sql} IS NOT NULL")
+        user_type = uc.type if uc else "text"
+        user_filter = f"s.{qi(src['user_column'])} = CAST($2 AS {user_type})"
+        branches.append((select, where, user_filter, ts))
+        sources[src["name"]] = {
+            "table": str(s_ref),
+            "index": str(i),
+            "trigger": select.format(rel="new_rows") + f" WHERE {where}",
+        }
+
+    if ck.problems:
+        return None, ck.problems
+
+    ev_cols = "user_id, entity_id, kind, weight, occurred_at"
+    events = "\"recvector\".\"events\""
+    hist_parts = [f"({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf} ORDER BY {ts} DESC LIMIT $3)"
+                  for k, (sel, wh, uf, ts) in enumerate(branches)]
+    hist_parts.append(f"(SELECT {ev_cols} FROM {events} WHERE user_id = $2 ORDER BY occurred_at DESC LIMIT $3)")
+    history = (f"SELECT {ev_cols} FROM ({' UNION ALL '.join(hist_parts)}) AS h "
+               f"ORDER BY occurred_at DESC, entity_id, kind LIMIT $3")
+    seen_parts = [f"SELECT entity_id FROM ({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf}) AS b{k}"
+                  for k, (sel, wh, uf, _ts) in enumerate(branches)]
+    seen_parts.append(f"SELECT entity_id FROM {events} WHERE user_id = $2")
+    seen = "SELECT DISTINCT entity_id FROM (" + " UNION ALL ".join(seen_parts) + ") AS h"
+    all_parts = [f"{sel.format(rel=_src_table(doc, k))} WHERE {wh}" for k, (sel, wh, _uf, _ts) in enumerate(branches)]
+    all_parts.append(f"SELECT {ev_cols} FROM {events}")
+    all_interactions = " UNION ALL ".join(all_parts)
+
+    entity_cols = ", ".join(f"{expr} AS {qi('f' + str(n))}" for n, expr in enumerate(feature_sql))
+    entities = (f"SELECT CAST(e.{qi(ent['id'])} AS TEXT) AS entity_id, {entity_cols} "
+                f"FROM {ent_ref.sql} AS e ORDER BY e.{qi(ent['id'])}")
+
+    allowed = tables | {"recvector.events"}
+    for sql in (entities, history, seen, all_interactions):
+        check_select(sql, allowed)
+    for s in sources.values():
+        check_select(s["trigger"], allowed | {"new_rows"})
+
+    return Compiled(
+        params=params,
+        entities=entities,
+        history=history,
+        seen=seen,
+        all_interactions=all_interactions,
+        sources=sources,
+        user_id_type=user_id.type if user_id else "text",
+        entity_id_type=ent_id.type if ent_id else "text",
+    ), []
+
+
+def _src_table(doc: dict[str, Any], index: int) -> str:
+    return TableRef.parse(doc["interactions"][index]["table"]).sql

@@ -1,0 +1,287 @@
+"""What the PL/Python functions of the extension call (``rv.<name>(plpy, ...)``).
+
+Each entry point takes the ``plpy`` module PostgreSQL gives the function, so this file is the only
+place that knows it runs inside the server. RecVector errors become ``ERROR`` with DETAIL, HINT and
+SQLSTATE; a failing call raises before it writes, and the function's transaction undoes the rest.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from . import __version__
+from .errors import MappingError, NotConfiguredError, Problem, RecVectorError
+from .mapping import interval_seconds, load_mapping, schema_problems, with_defaults, Catalog, _compile
+from .providers import EmbeddingModel, get_embedding_model
+from .text import compose, fingerprint
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+HNSW_INDEX = "entity_vectors_embedding_hnsw"
+
+
+def _sql_errors(fn: F) -> F:
+    """Turn RecVectorError into a PostgreSQL ERROR with detail, hint and SQLSTATE."""
+
+    @functools.wraps(fn)
+    def wrapper(plpy: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(plpy, *args, **kwargs)
+        except RecVectorError as e:
+            plpy.error(e.message, detail=e.detail, hint=e.hint, sqlstate=e.sqlstate)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _query(plpy: Any) -> Callable[[str, Sequence[Any]], list[tuple]]:
+    plans: dict[str, Any] = {}
+
+    def run(sql: str, args: Sequence[Any]) -> list[tuple]:
+        if sql not in plans:
+            plans[sql] = plpy.prepare(sql, ["text"] * len(args))
+        rows = plpy.execute(plans[sql], list(args))
+        cols = rows.colnames() if rows.nrows() else []
+        return [tuple(r[c] for c in cols) for r in rows]
+
+    return run
+
+
+def _loaded(plpy: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    rows = plpy.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
+    if not rows.nrows():
+        raise NotConfiguredError()
+    return json.loads(rows[0]["d"]), json.loads(rows[0]["c"])
+
+
+_MODELS: dict[str, EmbeddingModel] = {}
+
+
+def _model(config: dict[str, Any]) -> EmbeddingModel:
+    key = json.dumps(config, sort_keys=True)
+    if key not in _MODELS:
+        _MODELS[key] = get_embedding_model(config)
+    return _MODELS[key]
+
+
+def _vector_literal(vec: Iterable[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vec) + "]"
+
+
+def _column_type(plpy: Any, table: str) -> str:
+    plan = plpy.prepare(
+        "SELECT pg_catalog.format_type(atttypid, atttypmod) AS t FROM pg_catalog.pg_attribute "
+        "WHERE attrelid = $1::regclass AND attname = 'embedding'", ["text"])
+    return plpy.execute(plan, [table])[0]["t"]
+
+
+def _count(plpy: Any, sql: str) -> int:
+    return int(plpy.execute(sql)[0]["n"])
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping
+# --------------------------------------------------------------------------------------------
+
+@_sql_errors
+def validate_schema(plpy: Any, mapping: str) -> list[tuple[str, str]]:
+    try:
+        doc = json.loads(mapping)
+    except (TypeError, json.JSONDecodeError) as e:
+        return [("$", f"not valid JSON: {e}")]
+    problems = schema_problems(doc)
+    if not problems:
+        _compiled, problems = _compile(with_defaults(doc), Catalog(_query(plpy)))
+    return [(p.path, p.message) for p in problems]
+
+
+def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> dict[str, Any]:
+    if mapping is None:
+        raise MappingError([Problem("$", "the mapping is NULL")])
+    full, compiled = load_mapping(mapping, _query(plpy))
+    emb = full["embedding"]
+    dims = int(emb["dimensions"])
+    agg = full["aggregation"]
+    compiled_json = compiled.as_json()
+    compiled_json["aggregation"] = {
+        "half_life_seconds": interval_seconds(agg["half_life"]),
+        "time_fallback_seconds": interval_seconds(agg["time_fallback"]),
+    }
+    compiled_json["model_id"] = f"{emb['provider']}/{emb['model']}/{dims}"
+
+    previous = plpy.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
+    prev_model = json.loads(previous[0]["c"]).get("model_id") if previous.nrows() else None
+
+    want = f"vector({dims})"
+    current = _column_type(plpy, "recvector.entity_vectors")
+    stored = _count(plpy, "SELECT count(*) AS n FROM recvector.entity_vectors")
+    if current != want:
+        if stored and not allow_dimension_change:
+            raise MappingError(
+                [Problem("$.embedding.dimensions",
+                         f"{stored} stored entity vectors are {current}; the mapping declares {dims} dimensions")],
+                hint="Changing the vector size means embedding every entity again: "
+                     "SELECT recvector.reembed('<mapping json>'::jsonb);")
+        plpy.execute("UPDATE recvector.rec_user_profiles SET embedding = NULL WHERE embedding IS NOT NULL")
+        plpy.execute(f"ALTER TABLE recvector.entity_vectors ALTER COLUMN embedding TYPE vector({dims})")
+        plpy.execute(f"ALTER TABLE recvector.rec_user_profiles ALTER COLUMN embedding TYPE vector({dims})")
+    plpy.execute(f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON recvector.entity_vectors "
+                 "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+    if prev_model and prev_model != compiled_json["model_id"] and stored and not allow_dimension_change:
+        plpy.warning(
+            f"recvector: embedding model changed from {prev_model} to {compiled_json['model_id']}; "
+            f"{stored} stored vectors come from the old model",
+            detail="Profiles and recommendations mix two vector spaces until every entity is embedded again.",
+            hint="Run SELECT recvector.reembed();")
+
+    plan = plpy.prepare(
+        "INSERT INTO recvector.mapping (id, document, compiled, loaded_at, loaded_by) "
+        "VALUES (1, $1::jsonb, $2::jsonb, now(), current_user) "
+        "ON CONFLICT (id) DO UPDATE SET document = excluded.document, compiled = excluded.compiled, "
+        "loaded_at = excluded.loaded_at, loaded_by = excluded.loaded_by", ["text", "text"])
+    plpy.execute(plan, [json.dumps(full), json.dumps(compiled_json)])
+
+    # Auto-logging triggers whose source is gone or moved are removed.
+    removed: list[str] = []
+    trig = plpy.execute("SELECT source, table_oid::text AS t FROM recvector.triggers ORDER BY source")
+    for row in trig:
+        src = compiled.sources.get(row["source"])
+        if src is None or _same_table(plpy, src["table"], row["t"]) is False:
+            plan = plpy.prepare("SELECT recvector.disable_auto_logging($1) AS r", ["text"])
+            removed.extend(r["r"] for r in plpy.execute(plan, [row["source"]]))
+    return {
+        "entities_table": full["entities"]["table"],
+        "features": [f["name"] for f in full["entities"]["features"]],
+        "interaction_sources": list(compiled.sources),
+        "strategy": agg["strategy"],
+        "model": compiled_json["model_id"],
+        "stored_vectors": stored,
+        "triggers_removed": removed,
+    }
+
+
+def _same_table(plpy: Any, table: str, regclass_text: str) -> bool:
+    schema, _, name = table.partition(".")
+    plan = plpy.prepare("SELECT $1::regclass = format('%I.%I', $2::text, $3::text)::regclass AS same",
+                        ["text", "text", "text"])
+    return bool(plpy.execute(plan, [regclass_text, schema, name])[0]["same"])
+
+
+@_sql_errors
+def set_schema(plpy: Any, mapping: str) -> str:
+    return json.dumps(_apply_mapping(plpy, mapping, allow_dimension_change=False))
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding
+# --------------------------------------------------------------------------------------------
+
+@_sql_errors
+def embed(plpy: Any, texts: list[str] | None) -> list[str] | None:
+    if texts is None:
+        return None
+    doc, _ = _loaded(plpy)
+    model = _model(doc["embedding"])
+    return [_vector_literal(v) for v in model.embed(list(texts), purpose="query")]
+
+
+_UPSERT = ("INSERT INTO recvector.entity_vectors (entity_id, embedding, fingerprint, model) "
+           "SELECT i, e::vector, f, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, e, f) "
+           "ON CONFLICT (entity_id) DO UPDATE SET embedding = excluded.embedding, "
+           "fingerprint = excluded.fingerprint, model = excluded.model, embedded_at = now()")
+
+
+def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, commit: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    doc, compiled = _loaded(plpy)
+    if batch_size is not None and not 1 <= batch_size <= 100000:
+        raise RecVectorError(f"batch_size must be between 1 and 100000, got {batch_size}")
+    if max_entities is not None and max_entities < 0:
+        raise RecVectorError(f"max_entities must not be negative, got {max_entities}")
+    model = _model(doc["embedding"])
+    features = doc["entities"]["features"]
+    size = batch_size or int(doc["embedding"].get("batch_size", 32))
+
+    existing = {r["entity_id"]: r["fingerprint"]
+                for r in plpy.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
+    todo: list[tuple[str, str, str]] = []
+    live: set[str] = set()
+    cursor = plpy.cursor(compiled["entities"])
+    while True:
+        rows = cursor.fetch(2000)
+        if not rows:
+            break
+        for r in rows:
+            eid = r["entity_id"]
+            if eid is None:
+                continue
+            live.add(eid)
+            text = compose(features, [r[f"f{i}"] for i in range(len(features))])
+            fp = fingerprint(model.model_id, text)
+            if existing.get(eid) != fp:
+                todo.append((eid, text, fp))
+    gone = sorted(set(existing) - live)
+    if gone:
+        plan = plpy.prepare("DELETE FROM recvector.entity_vectors WHERE entity_id = ANY($1::text[])", ["text[]"])
+        plpy.execute(plan, [gone])
+    up_to_date = len(live) - len(todo)
+    if max_entities is not None:
+        todo_now = todo[:max_entities]
+    else:
+        todo_now = todo
+    plpy.notice(f"recvector: {len(live)} entities: {up_to_date} up to date, {len(todo)} to embed, "
+                f"{len(gone)} removed (model {model.model_id})")
+
+    plan = plpy.prepare(_UPSERT, ["text[]", "text[]", "text[]", "text"])
+    done = 0
+    t0 = time.monotonic()
+    for start in range(0, len(todo_now), size):
+        batch = todo_now[start:start + size]
+        vectors = model.embed([t for _, t, _ in batch], purpose="document")
+        plpy.execute(plan, [[e for e, _, _ in batch], [_vector_literal(v) for v in vectors],
+                            [f for _, _, f in batch], model.model_id])
+        done += len(batch)
+        if commit:
+            plpy.commit()
+        rate = done / max(time.monotonic() - t0, 1e-9)
+        plpy.notice(f"recvector: embedded {done}/{len(todo_now)} entities ({rate:.1f}/s)")
+
+    remaining = len(todo) - done
+    result: dict[str, Any] = {
+        "entities": len(live), "embedded": done, "up_to_date": up_to_date, "removed": len(gone),
+        "remaining": remaining, "model": model.model_id,
+    }
+    if remaining:
+        plpy.notice(f"recvector: {remaining} entities left to embed; profiles are built once all are embedded")
+        result.update(entity_stats=None, profiles=None)
+    else:
+        stats = plpy.execute("SELECT recvector.rebuild_entity_stats() AS n")[0]["n"]
+        plpy.notice(f"recvector: entity stats for {stats} entities")
+        profiles = plpy.execute("SELECT recvector.rebuild_profiles() AS n")[0]["n"]
+        plpy.notice(f"recvector: profiles for {profiles} users")
+        result.update(entity_stats=stats, profiles=profiles)
+        if commit:
+            plpy.commit()
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result
+
+
+@_sql_errors
+def bootstrap(plpy: Any, *, batch_size: int | None, max_entities: int | None, commit: bool) -> str:
+    return json.dumps(_bootstrap(plpy, batch_size, max_entities, commit))
+
+
+@_sql_errors
+def reembed(plpy: Any, mapping: str | None = None) -> str:
+    if mapping is not None:
+        _apply_mapping(plpy, mapping, allow_dimension_change=True)
+    n = _count(plpy, "SELECT count(*) AS n FROM recvector.entity_vectors")
+    plpy.warning(f"recvector: re-embedding every entity ({n} stored vectors are deleted first)")
+    plpy.execute("DELETE FROM recvector.entity_vectors")
+    plpy.execute("UPDATE recvector.rec_user_profiles SET embedding = NULL, accumulated_weight = 0 "
+                 "WHERE embedding IS NOT NULL")
+    return json.dumps(_bootstrap(plpy, None, None, False))
+
+
+__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed"]

@@ -1,0 +1,67 @@
+-- Small helpers used by the serving path. Pure SQL, no PL/Python.
+
+CREATE OR REPLACE FUNCTION recvector._mapping()
+RETURNS recvector.mapping
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m recvector.mapping;
+BEGIN
+    SELECT * INTO m FROM recvector.mapping WHERE id = 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'RecVector has no mapping loaded'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Load one with: SELECT recvector.set_schema(''<mapping json>''::jsonb);';
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION recvector._mapping() IS 'Internal: the loaded mapping row, or an ERROR telling how to load one.';
+
+-- 0.5 ^ (seconds between t_from and t_to / half-life); contributions older than ~100 half-lives
+-- count as 0 so that no float underflow can occur downstream.
+CREATE OR REPLACE FUNCTION recvector._decay(t_from timestamptz, t_to timestamptz, half_life_seconds double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN t_from IS NULL OR t_to IS NULL THEN 0::double precision
+        WHEN extract(epoch FROM (t_to - t_from)) <= 0 THEN 1::double precision
+        WHEN extract(epoch FROM (t_to - t_from)) / half_life_seconds > 100 THEN 0::double precision
+        ELSE power(0.5::double precision, extract(epoch FROM (t_to - t_from))::double precision / half_life_seconds)
+    END
+$$;
+COMMENT ON FUNCTION recvector._decay(timestamptz, timestamptz, double precision) IS
+  'Internal: time-decay factor 0.5^((t_to - t_from)/half_life); 1 when t_from is not older; 0 past 100 half-lives or when a time is missing.';
+
+-- v * s. Factors below 1e-9 in magnitude count as 0 (their contribution is negligible and they
+-- could underflow float4).
+CREATE OR REPLACE FUNCTION recvector._scale(v vector, s double precision)
+RETURNS vector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN abs(s) < 1e-9 THEN NULL
+                ELSE v * array_fill(s::real, ARRAY[vector_dims(v)])::vector END
+$$;
+COMMENT ON FUNCTION recvector._scale(vector, double precision) IS
+  'Internal: vector times scalar (NULL when |s| < 1e-9, so it drops out of sums).';
+
+-- Merge two {"kind": count} objects by adding counts.
+CREATE OR REPLACE FUNCTION recvector._add_counts(a jsonb, b jsonb)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(key, total ORDER BY key), '{}'::jsonb)
+    FROM (SELECT key, sum(value::numeric) AS total
+          FROM (SELECT * FROM jsonb_each_text(coalesce(a, '{}'::jsonb))
+                UNION ALL
+                SELECT * FROM jsonb_each_text(coalesce(b, '{}'::jsonb))) AS kv
+          GROUP BY key) AS s
+$$;
+COMMENT ON FUNCTION recvector._add_counts(jsonb, jsonb) IS 'Internal: adds two {"kind": count} objects key by key.';
+
+-- A deterministic number in [0, 1) from a seed and an id (exploration without touching setseed()).
+CREATE OR REPLACE FUNCTION recvector._noise(seed bigint, id text)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN seed IS NULL THEN random()
+                ELSE ('x' || substr(md5(seed::text || ':' || id), 1, 8))::bit(32)::bigint / 4294967296.0 END
+$$;
+COMMENT ON FUNCTION recvector._noise(bigint, text) IS
+  'Internal: exploration noise in [0,1): a hash of (seed, id) when a seed is given, random() otherwise.';

@@ -1,0 +1,117 @@
+-- Profiles: full recompute from the stored vectors of the last N interactions, with time decay.
+--
+--   d_i     = 0.5 ^ ((t_ref - t_i) / half_life),  t_ref = newest interaction with a vector
+--   profile = sum(w_i * d_i * v_i) / sum(|w_i| * d_i)
+--   accumulated_weight = sum(|w_i| * d_i)            (what the incremental strategy continues from)
+--
+-- Negative weights (dislikes) pull the profile away from those entities. No embedding call here:
+-- only rows of recvector.entity_vectors are read.
+
+CREATE OR REPLACE FUNCTION recvector._profile_from_history(
+    p_user_id text, OUT embedding vector, OUT accumulated_weight double precision,
+    OUT last_interaction_at timestamptz, OUT interactions integer)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
+    lim integer := (m.document -> 'aggregation' ->> 'history_limit')::integer;
+BEGIN
+    EXECUTE format($q$
+        WITH h AS (%s),
+        hv AS (SELECT h.weight, h.occurred_at, v.embedding
+               FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
+               WHERE h.weight <> 0),
+        ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $4))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $4)) AS a
+                FROM hv, ref)
+        SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
+        FROM agg, ref $q$, m.compiled ->> 'history')
+    INTO embedding, accumulated_weight, last_interaction_at, interactions
+    USING m.compiled -> 'params', p_user_id, lim, hl;
+END
+$$;
+COMMENT ON FUNCTION recvector._profile_from_history(text) IS
+  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions, time-decayed.';
+
+CREATE OR REPLACE FUNCTION recvector.update_user_profile(user_id text)
+RETURNS recvector.rec_user_profiles
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    p record;
+    result recvector.rec_user_profiles;
+BEGIN
+    IF update_user_profile.user_id IS NULL THEN
+        RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Lock the row first: concurrent ingests for this user wait, and are then seen by the history read.
+    PERFORM 1 FROM recvector.rec_user_profiles r WHERE r.user_id = update_user_profile.user_id FOR UPDATE;
+    p := recvector._profile_from_history(update_user_profile.user_id);
+    INSERT INTO recvector.rec_user_profiles AS r
+        (user_id, embedding, accumulated_weight, last_interaction_at, interaction_count_since_update, version, last_updated)
+    VALUES (update_user_profile.user_id, p.embedding, p.accumulated_weight, p.last_interaction_at, 0, 1, now())
+    ON CONFLICT (user_id) DO UPDATE
+        SET embedding = excluded.embedding,
+            accumulated_weight = excluded.accumulated_weight,
+            last_interaction_at = excluded.last_interaction_at,
+            interaction_count_since_update = 0,
+            version = r.version + 1,
+            last_updated = now()
+        WHERE (r.embedding, r.accumulated_weight, r.last_interaction_at, r.interaction_count_since_update)
+              IS DISTINCT FROM (excluded.embedding, excluded.accumulated_weight, excluded.last_interaction_at, 0);
+    SELECT * INTO result FROM recvector.rec_user_profiles r WHERE r.user_id = update_user_profile.user_id;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recvector.update_user_profile(text) IS
+  'Recomputes one user''s profile now from the stored vectors of their last history_limit interactions (time-decayed) and resets their counter. Unchanged profiles keep their version.';
+
+CREATE OR REPLACE FUNCTION recvector.rebuild_entity_stats()
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    n integer;
+BEGIN
+    EXECUTE format($q$
+        WITH t AS (%s),
+        per_kind AS (SELECT entity_id, kind, count(*) AS cnt, count(*) FILTER (WHERE weight > 0) AS pos
+                     FROM t GROUP BY entity_id, kind),
+        agg AS (SELECT entity_id, jsonb_object_agg(kind, cnt ORDER BY kind) AS fc, sum(pos)::double precision AS pop
+                FROM per_kind GROUP BY entity_id),
+        gone AS (DELETE FROM recvector.rec_entity_stats s
+                 WHERE NOT EXISTS (SELECT 1 FROM agg WHERE agg.entity_id = s.entity_id))
+        INSERT INTO recvector.rec_entity_stats AS s (entity_id, feedback_counts, popularity, version)
+        SELECT entity_id, fc, pop, 1 FROM agg ORDER BY entity_id
+        ON CONFLICT (entity_id) DO UPDATE
+            SET feedback_counts = excluded.feedback_counts, popularity = excluded.popularity,
+                version = s.version + 1, updated_at = now()
+            WHERE (s.feedback_counts, s.popularity) IS DISTINCT FROM (excluded.feedback_counts, excluded.popularity)
+        $q$, m.compiled ->> 'all_interactions')
+    USING m.compiled -> 'params';
+    SELECT count(*) INTO n FROM recvector.rec_entity_stats;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION recvector.rebuild_entity_stats() IS
+  'Recounts rec_entity_stats (feedback counts per kind, popularity) from every mapped interaction. Returns the number of entities with stats.';
+
+CREATE OR REPLACE FUNCTION recvector.rebuild_profiles()
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    users text[];
+    u text;
+BEGIN
+    EXECUTE format('SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM (%s) AS t', m.compiled ->> 'all_interactions')
+    INTO users USING m.compiled -> 'params';
+    FOREACH u IN ARRAY coalesce(users, '{}') LOOP
+        PERFORM recvector.update_user_profile(u);
+    END LOOP;
+    RETURN coalesce(cardinality(users), 0);
+END
+$$;
+COMMENT ON FUNCTION recvector.rebuild_profiles() IS
+  'Recomputes the profile of every user who has interactions (in user_id order). Returns the number of users.';

@@ -1,0 +1,211 @@
+-- Serving path: SQL and PL/pgSQL only (works where pgvector is allowed and PL/Python is not).
+--
+-- rec_recommend: one profile row, one HNSW query for a candidate pool (ordered by the bare
+-- distance operator, so the index is used), then re-ranking of that pool:
+--   relevance = alpha * cosine_similarity + beta * ln(1 + popularity) [+ exploration * noise]
+--   MMR: repeatedly take argmax  lambda * relevance - (1 - lambda) * max cosine_similarity to the
+--        entities already taken.
+-- Rows come back in rank order; score is the relevance of each.
+
+CREATE OR REPLACE FUNCTION recvector._check_k(k integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF k IS NULL OR k < 1 OR k > 10000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 10000, got %', coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Ask for the number of results you will show, e.g. k => 10.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result count.';
+
+CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
+    user_id text,
+    k integer DEFAULT 10,
+    lambda double precision DEFAULT NULL,
+    alpha double precision DEFAULT NULL,
+    beta double precision DEFAULT NULL,
+    candidate_pool integer DEFAULT NULL,
+    exploration double precision DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    exclude_seen boolean DEFAULT true)
+RETURNS TABLE (entity_id text, score double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    m recvector.mapping;
+    sc jsonb;
+    v_lambda double precision;
+    v_alpha double precision;
+    v_beta double precision;
+    v_pool integer;
+    v_eps double precision;
+    prof vector;
+    seen text[] := '{}';
+    ids text[];
+    vecs vector[];
+    rel double precision[];
+    maxsim double precision[];
+    taken boolean[];
+    n integer;
+    best integer;
+    old_ef text;
+    old_iter text;
+BEGIN
+    IF rec_recommend.user_id IS NULL THEN
+        RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Pass the id of a row of the mapped user table (any type; it is compared as text).';
+    END IF;
+    PERFORM recvector._check_k(rec_recommend.k);
+    m := recvector._mapping();
+    sc := m.document -> 'scoring';
+    v_lambda := coalesce(rec_recommend.lambda, (sc ->> 'lambda')::double precision);
+    v_alpha := coalesce(rec_recommend.alpha, (sc ->> 'alpha')::double precision);
+    v_beta := coalesce(rec_recommend.beta, (sc ->> 'beta')::double precision);
+    v_pool := coalesce(rec_recommend.candidate_pool, (sc ->> 'candidate_pool')::integer);
+    v_eps := coalesce(rec_recommend.exploration, (sc ->> 'exploration')::double precision);
+    IF v_lambda IS NULL OR NOT (v_lambda BETWEEN 0 AND 1) THEN
+        RAISE EXCEPTION 'lambda must be between 0 and 1, got %', v_lambda USING ERRCODE = 'invalid_parameter_value',
+            HINT = '1 ranks by relevance only; lower values trade relevance for diversity (MMR).';
+    END IF;
+    IF v_eps IS NULL OR NOT (v_eps BETWEEN 0 AND 1) THEN
+        RAISE EXCEPTION 'exploration must be between 0 and 1, got %', v_eps USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_pool IS NULL OR v_pool < 1 OR v_pool > 10000 THEN
+        RAISE EXCEPTION 'candidate_pool must be between 1 and 10000, got %', v_pool USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_alpha IS NULL OR v_beta IS NULL OR v_alpha = 'NaN' OR v_beta = 'NaN' THEN
+        RAISE EXCEPTION 'alpha and beta must be numbers' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_pool := greatest(v_pool, rec_recommend.k);
+
+    SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = rec_recommend.user_id;
+    IF rec_recommend.exclude_seen THEN
+        EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
+        INTO seen USING m.compiled -> 'params', rec_recommend.user_id;
+    END IF;
+
+    IF prof IS NULL THEN
+        -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
+        RETURN QUERY
+        SELECT s.entity_id, ln(1 + s.popularity) + v_eps * recvector._noise(rec_recommend.seed, s.entity_id) AS score
+        FROM recvector.rec_entity_stats AS s
+        WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
+        ORDER BY 2 DESC, s.entity_id
+        LIMIT rec_recommend.k;
+        RETURN;
+    END IF;
+
+    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
+    old_ef := current_setting('hnsw.ef_search', true);
+    old_iter := current_setting('hnsw.iterative_scan', true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
+    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
+    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id), array_agg(c.embedding ORDER BY c.d, c.entity_id),
+                    array_agg(c.d ORDER BY c.d, c.entity_id)
+             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                   FROM recvector.entity_vectors AS v
+                   WHERE NOT (v.entity_id = ANY ($2))
+                   ORDER BY v.embedding <=> $1
+                   LIMIT $3) AS c'
+    INTO ids, vecs, rel USING prof, seen, v_pool;
+    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+    PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
+    n := coalesce(cardinality(ids), 0);
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+
+    -- Relevance (rel holds distances until here).
+    SELECT array_agg(v_alpha * (1 - u.d) + v_beta * ln(1 + coalesce(s.popularity, 0))
+                     + v_eps * recvector._noise(rec_recommend.seed, u.id) ORDER BY u.o)
+    INTO rel
+    FROM unnest(ids, rel) WITH ORDINALITY AS u(id, d, o)
+    LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = u.id;
+
+    IF v_lambda >= 1 THEN
+        RETURN QUERY
+        SELECT u.id, u.r FROM unnest(ids, rel) WITH ORDINALITY AS u(id, r, o)
+        ORDER BY u.r DESC, u.o LIMIT rec_recommend.k;
+        RETURN;
+    END IF;
+
+    -- MMR over the pool.
+    taken := array_fill(false, ARRAY[n]);
+    maxsim := array_fill(NULL::double precision, ARRAY[n]);
+    FOR step IN 1 .. least(rec_recommend.k, n) LOOP
+        SELECT u.o INTO best
+        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
+        WHERE NOT u.t
+        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
+        LIMIT 1;
+        taken[best] := true;
+        entity_id := ids[best];
+        score := rel[best];
+        RETURN NEXT;
+        IF step < least(rec_recommend.k, n) THEN
+            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
+            INTO maxsim
+            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
+  'Top-k recommendations for a user: HNSW candidate pool around the stored profile, scored alpha*similarity + beta*ln(1+popularity) (+ exploration*noise, reproducible with seed), re-ranked by MMR with lambda (1 = no diversification). Excludes entities the user interacted with. Users without a profile get the most popular entities. NULL arguments take the mapping''s scoring defaults. Rows come in rank order.';
+
+CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
+    user_id bigint,
+    k integer DEFAULT 10,
+    lambda double precision DEFAULT NULL,
+    alpha double precision DEFAULT NULL,
+    beta double precision DEFAULT NULL,
+    candidate_pool integer DEFAULT NULL,
+    exploration double precision DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    exclude_seen boolean DEFAULT true)
+RETURNS TABLE (entity_id text, score double precision)
+LANGUAGE sql VOLATILE AS $$
+    SELECT * FROM @extschema@.rec_recommend(user_id::text, k, lambda, alpha, beta, candidate_pool, exploration, seed, exclude_seen)
+$$;
+COMMENT ON FUNCTION @extschema@.rec_recommend(bigint, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
+  'Integer-id form of rec_recommend(text, ...): rec_recommend(42, 10, 0.7).';
+
+CREATE OR REPLACE FUNCTION @extschema@.rec_similar(entity text, k integer DEFAULT 10)
+RETURNS TABLE (entity_id text, score double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    q vector;
+    old_ef text;
+BEGIN
+    IF rec_similar.entity IS NULL THEN
+        RAISE EXCEPTION 'entity_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM recvector._check_k(rec_similar.k);
+    SELECT v.embedding INTO q FROM recvector.entity_vectors AS v WHERE v.entity_id = rec_similar.entity;
+    IF q IS NULL THEN
+        RAISE EXCEPTION 'entity % has no vector', quote_literal(rec_similar.entity)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Check the id against the mapped entity table; new entities get vectors from SELECT recvector.bootstrap();';
+    END IF;
+    old_ef := current_setting('hnsw.ef_search', true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(rec_similar.k + 1, 40), 1000)::text, true);
+    RETURN QUERY EXECUTE
+        'SELECT c.entity_id, 1 - c.d FROM (
+             SELECT v.entity_id, v.embedding <=> $1 AS d FROM recvector.entity_vectors AS v
+             ORDER BY v.embedding <=> $1 LIMIT $2) AS c
+         WHERE c.entity_id <> $3 ORDER BY c.d, c.entity_id LIMIT $2 - 1'
+        USING q, rec_similar.k + 1, rec_similar.entity;
+    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rec_similar(text, integer) IS
+  'The k entities whose stored vectors are nearest (cosine) to the given entity''s, with score = cosine similarity. Item-to-item, no user needed.';
+
+CREATE OR REPLACE FUNCTION @extschema@.rec_similar(entity bigint, k integer DEFAULT 10)
+RETURNS TABLE (entity_id text, score double precision)
+LANGUAGE sql VOLATILE AS $$
+    SELECT * FROM @extschema@.rec_similar(entity::text, k)
+$$;
+COMMENT ON FUNCTION @extschema@.rec_similar(bigint, integer) IS 'Integer-id form of rec_similar(text, integer).';

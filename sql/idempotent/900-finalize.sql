@@ -1,0 +1,21 @@
+-- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
+-- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
+DO $finalize$
+DECLARE
+    vector_schema name;
+    fn regprocedure;
+BEGIN
+    SELECT n.nspname INTO vector_schema
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'vector';
+    FOR fn IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s SET search_path = recvector, %I, pg_catalog, pg_temp', fn, vector_schema);
+    END LOOP;
+END
+$finalize$;
