@@ -181,6 +181,40 @@ $$;
 COMMENT ON FUNCTION recvector._noise(bigint, text) IS
   'Internal: exploration noise in [0,1): a hash of (seed, id) when a seed is given, random() otherwise.';
 
+-- The id if it can be cast to the user id column's type, else NULL: a user id that cannot exist in
+-- the app's table (e.g. 'abc' for an integer key) simply has no history there. Fast paths for
+-- integer and text keys; other types try the cast (one subtransaction).
+CREATE OR REPLACE FUNCTION recvector._id_or_null(id text, type_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF id IS NULL THEN
+        RETURN NULL;
+    ELSIF type_name IN ('text', 'character varying', 'name') OR type_name LIKE 'character varying(%' THEN
+        RETURN id;
+    ELSIF type_name IN ('smallint', 'integer', 'bigint') THEN
+        IF id !~ '^\s*[-+]?[0-9]{1,19}\s*$' THEN
+            RETURN NULL;
+        END IF;
+        IF id::numeric NOT BETWEEN (CASE type_name WHEN 'smallint' THEN -32768 WHEN 'integer' THEN -2147483648
+                                                   ELSE -9223372036854775808 END)
+                               AND (CASE type_name WHEN 'smallint' THEN 32767 WHEN 'integer' THEN 2147483647
+                                                   ELSE 9223372036854775807 END) THEN
+            RETURN NULL;
+        END IF;
+        RETURN id;
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT CAST($1 AS %s)', type_name) USING id;
+        RETURN id;
+    EXCEPTION WHEN data_exception THEN
+        RETURN NULL;
+    END;
+END
+$$;
+COMMENT ON FUNCTION recvector._id_or_null(text, text) IS
+  'Internal: the id when it is a valid value of the given type (the user id column''s), NULL otherwise.';
+
 -- ---- sql/idempotent/020-profiles.sql ----
 -- Profiles: full recompute from the stored vectors of the last N interactions, with time decay.
 --
@@ -206,13 +240,13 @@ BEGIN
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $4))) AS s,
-                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $4)) AS a
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $5))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $5)) AS a
                 FROM hv, ref)
         SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
         FROM agg, ref $q$, m.compiled ->> 'history')
     INTO embedding, accumulated_weight, last_interaction_at, interactions
-    USING m.compiled -> 'params', p_user_id, lim, hl;
+    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'), hl;
 END
 $$;
 COMMENT ON FUNCTION recvector._profile_from_history(text) IS
@@ -640,7 +674,8 @@ BEGIN
     SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = rec_recommend.user_id;
     IF rec_recommend.exclude_seen THEN
         EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
-        INTO seen USING m.compiled -> 'params', rec_recommend.user_id;
+        INTO seen USING m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
+                        recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
     END IF;
 
     IF prof IS NULL THEN
@@ -900,6 +935,26 @@ return rv.reembed(plpy, mapping)
 $$;
 COMMENT ON FUNCTION recvector.reembed(jsonb) IS
   'Loads the given mapping if any (a new model or vector size is allowed here), deletes every entity vector and profile vector, and embeds all entities again. Expensive: one embedding per entity; one transaction.';
+
+CREATE OR REPLACE FUNCTION recvector.refresh_entities(entity_ids text[])
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+rv = GD.get("recvector")
+if rv is None:
+    import sys
+    _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    if _dir not in sys.path:
+        sys.path.insert(0, _dir)
+    import recvector.plpython as rv
+    if rv.__version__ != "0.1.0":
+        plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
+                   detail="loaded from %s" % rv.__file__,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
+    GD["recvector"] = rv
+return rv.refresh_entities(plpy, entity_ids)
+$$;
+COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
+  'Embeds the given entities again if their composed text changed (an entity upsert in the app), and deletes the vectors of ids no longer in the entity table. Returns counts and the missing ids.';
 
 -- ---- sql/idempotent/900-finalize.sql ----
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,

@@ -227,6 +227,7 @@ class Compiled:
 
     params: list[dict[str, Any]]
     entities: str
+    entities_by_id: str
     history: str
     seen: str
     all_interactions: str
@@ -238,6 +239,7 @@ class Compiled:
         return {
             "params": self.params,
             "entities": self.entities,
+            "entities_by_id": self.entities_by_id,
             "history": self.history,
             "seen": self.seen,
             "all_interactions": self.all_interactions,
@@ -281,6 +283,15 @@ def load_mapping(doc: Any, query: Query) -> tuple[dict[str, Any], Compiled]:
         raise MappingError(problems)
     assert compiled is not None
     return full, compiled
+
+
+def mapping_problems(doc: Any, query: Query) -> list[Problem]:
+    """Every problem :func:`load_mapping` would report, as a list (empty when the mapping is valid)."""
+    try:
+        load_mapping(doc, query)
+    except MappingError as e:
+        return e.problems
+    return []
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,7 +435,8 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         where = (f"s.{qi(src['user_column'])} IS NOT NULL AND {prev_alias}.{qi(prev_col)} IS NOT NULL "
                  f"AND {ts} IS NOT NULL AND {weight_sql} IS NOT NULL")
         user_type = uc.type if uc else "text"
-        user_filter = f"s.{qi(src['user_column'])} = CAST($2 AS {user_type})"
+        # $4 is the user id when it is valid for the users.id type, else NULL (see recvector._id_or_null).
+        user_filter = f"s.{qi(src['user_column'])} = CAST($4 AS {user_type})"
         branches.append((select, where, user_filter, ts))
         sources[src["name"]] = {
             "table": str(s_ref),
@@ -453,9 +465,13 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
     entity_cols = ", ".join(f"{expr} AS {qi('f' + str(n))}" for n, expr in enumerate(feature_sql))
     entities = (f"SELECT CAST(e.{qi(ent['id'])} AS TEXT) AS entity_id, {entity_cols} "
                 f"FROM {ent_ref.sql} AS e ORDER BY e.{qi(ent['id'])}")
+    ent_type = ent_id.type if ent_id else "text"
+    entities_by_id = (f"SELECT CAST(e.{qi(ent['id'])} AS TEXT) AS entity_id, {entity_cols} "
+                      f"FROM {ent_ref.sql} AS e WHERE e.{qi(ent['id'])} = ANY(CAST($1 AS {ent_type}[])) "
+                      f"ORDER BY e.{qi(ent['id'])}")
 
     allowed = tables | {"recvector.events"}
-    for sql in (entities, history, seen, all_interactions):
+    for sql in (entities, entities_by_id, history, seen, all_interactions):
         check_select(sql, allowed)
     for s in sources.values():
         check_select(s["trigger"], allowed | {"new_rows"})
@@ -463,6 +479,7 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
     return Compiled(
         params=params,
         entities=entities,
+        entities_by_id=entities_by_id,
         history=history,
         seen=seen,
         all_interactions=all_interactions,

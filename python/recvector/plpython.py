@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from . import __version__
 from .errors import MappingError, NotConfiguredError, Problem, RecVectorError
-from .mapping import interval_seconds, load_mapping, schema_problems, with_defaults, Catalog, _compile
+from .mapping import interval_seconds, load_mapping, mapping_problems
 from .providers import EmbeddingModel, get_embedding_model
 from .text import compose, fingerprint
 
@@ -86,14 +86,9 @@ def _count(plpy: Any, sql: str) -> int:
 
 @_sql_errors
 def validate_schema(plpy: Any, mapping: str) -> list[tuple[str, str]]:
-    try:
-        doc = json.loads(mapping)
-    except (TypeError, json.JSONDecodeError) as e:
-        return [("$", f"not valid JSON: {e}")]
-    problems = schema_problems(doc)
-    if not problems:
-        _compiled, problems = _compile(with_defaults(doc), Catalog(_query(plpy)))
-    return [(p.path, p.message) for p in problems]
+    if mapping is None:
+        return [("$", "the mapping is NULL")]
+    return [(p.path, p.message) for p in mapping_problems(mapping, _query(plpy))]
 
 
 def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> dict[str, Any]:
@@ -192,22 +187,12 @@ _UPSERT = ("INSERT INTO recvector.entity_vectors (entity_id, embedding, fingerpr
            "fingerprint = excluded.fingerprint, model = excluded.model, embedded_at = now()")
 
 
-def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, commit: bool) -> dict[str, Any]:
-    started = time.monotonic()
-    doc, compiled = _loaded(plpy)
-    if batch_size is not None and not 1 <= batch_size <= 100000:
-        raise RecVectorError(f"batch_size must be between 1 and 100000, got {batch_size}")
-    if max_entities is not None and max_entities < 0:
-        raise RecVectorError(f"max_entities must not be negative, got {max_entities}")
-    model = _model(doc["embedding"])
-    features = doc["entities"]["features"]
-    size = batch_size or int(doc["embedding"].get("batch_size", 32))
-
-    existing = {r["entity_id"]: r["fingerprint"]
-                for r in plpy.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
+def _scan(cursor: Any, features: list[dict[str, Any]], model: EmbeddingModel,
+          existing: dict[str, str]) -> tuple[set[str], list[tuple[str, str, str]]]:
+    """Compose every entity's text from a cursor over the compiled entity query; return the ids seen
+    and the (id, text, fingerprint) of those whose fingerprint differs from the stored one."""
     todo: list[tuple[str, str, str]] = []
     live: set[str] = set()
-    cursor = plpy.cursor(compiled["entities"])
     while True:
         rows = cursor.fetch(2000)
         if not rows:
@@ -221,31 +206,56 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
             fp = fingerprint(model.model_id, text)
             if existing.get(eid) != fp:
                 todo.append((eid, text, fp))
-    gone = sorted(set(existing) - live)
-    if gone:
-        plan = plpy.prepare("DELETE FROM recvector.entity_vectors WHERE entity_id = ANY($1::text[])", ["text[]"])
-        plpy.execute(plan, [gone])
-    up_to_date = len(live) - len(todo)
-    if max_entities is not None:
-        todo_now = todo[:max_entities]
-    else:
-        todo_now = todo
-    plpy.notice(f"recvector: {len(live)} entities: {up_to_date} up to date, {len(todo)} to embed, "
-                f"{len(gone)} removed (model {model.model_id})")
+    return live, todo
 
+
+def _embed_and_store(plpy: Any, model: EmbeddingModel, todo: list[tuple[str, str, str]], size: int,
+                     commit: bool, progress: bool) -> int:
+    """Embed in batches; each batch is embedded completely (dimensions checked) before it is written."""
     plan = plpy.prepare(_UPSERT, ["text[]", "text[]", "text[]", "text"])
     done = 0
     t0 = time.monotonic()
-    for start in range(0, len(todo_now), size):
-        batch = todo_now[start:start + size]
+    for start in range(0, len(todo), size):
+        batch = todo[start:start + size]
         vectors = model.embed([t for _, t, _ in batch], purpose="document")
         plpy.execute(plan, [[e for e, _, _ in batch], [_vector_literal(v) for v in vectors],
                             [f for _, _, f in batch], model.model_id])
         done += len(batch)
         if commit:
             plpy.commit()
-        rate = done / max(time.monotonic() - t0, 1e-9)
-        plpy.notice(f"recvector: embedded {done}/{len(todo_now)} entities ({rate:.1f}/s)")
+        if progress:
+            rate = done / max(time.monotonic() - t0, 1e-9)
+            plpy.notice(f"recvector: embedded {done}/{len(todo)} entities ({rate:.1f}/s)")
+    return done
+
+
+def _delete_vectors(plpy: Any, ids: list[str]) -> None:
+    if ids:
+        plan = plpy.prepare("DELETE FROM recvector.entity_vectors WHERE entity_id = ANY($1::text[])", ["text[]"])
+        plpy.execute(plan, [ids])
+
+
+def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, commit: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    doc, compiled = _loaded(plpy)
+    if batch_size is not None and not 1 <= batch_size <= 100000:
+        raise RecVectorError(f"batch_size must be between 1 and 100000, got {batch_size}",
+                             hint="Leave it NULL to use embedding.batch_size from the mapping.")
+    if max_entities is not None and max_entities < 0:
+        raise RecVectorError(f"max_entities must not be negative, got {max_entities}")
+    model = _model(doc["embedding"])
+    size = batch_size or int(doc["embedding"].get("batch_size", 32))
+
+    existing = {r["entity_id"]: r["fingerprint"]
+                for r in plpy.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
+    live, todo = _scan(plpy.cursor(compiled["entities"]), doc["entities"]["features"], model, existing)
+    gone = sorted(set(existing) - live)
+    _delete_vectors(plpy, gone)
+    up_to_date = len(live) - len(todo)
+    plpy.notice(f"recvector: {len(live)} entities: {up_to_date} up to date, {len(todo)} to embed, "
+                f"{len(gone)} removed (model {model.model_id})")
+    todo_now = todo if max_entities is None else todo[:max_entities]
+    done = _embed_and_store(plpy, model, todo_now, size, commit, progress=True)
 
     remaining = len(todo) - done
     result: dict[str, Any] = {
@@ -268,6 +278,30 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
 
 
 @_sql_errors
+def refresh_entities(plpy: Any, entity_ids: list[str] | None) -> str:
+    """Embed the named entities again if their text changed; drop vectors of ids no longer in the table."""
+    if entity_ids is None:
+        raise RecVectorError("entity_ids must not be NULL", hint="Pass an array of entity ids.")
+    ids = sorted({str(i) for i in entity_ids if i is not None})
+    doc, compiled = _loaded(plpy)
+    model = _model(doc["embedding"])
+    plan = plpy.prepare("SELECT entity_id, fingerprint FROM recvector.entity_vectors WHERE entity_id = ANY($1::text[])",
+                        ["text[]"])
+    existing = {r["entity_id"]: r["fingerprint"] for r in plpy.execute(plan, [ids])}
+    try:
+        cursor = plpy.cursor(plpy.prepare(compiled["entities_by_id"], ["text[]"]), [ids])
+        live, todo = _scan(cursor, doc["entities"]["features"], model, existing)
+    except plpy.SPIError as e:
+        raise RecVectorError(f"entity ids do not fit the entity id type {compiled['entity_id_type']}: {e}",
+                             hint="Pass ids as they appear in the mapped entity table.") from None
+    gone = sorted(set(ids) - live)
+    _delete_vectors(plpy, gone)
+    done = _embed_and_store(plpy, model, todo, int(doc["embedding"].get("batch_size", 32)), False, progress=False)
+    return json.dumps({"requested": len(ids), "embedded": done, "up_to_date": len(live) - len(todo),
+                       "removed": len(gone), "missing": gone})
+
+
+@_sql_errors
 def bootstrap(plpy: Any, *, batch_size: int | None, max_entities: int | None, commit: bool) -> str:
     return json.dumps(_bootstrap(plpy, batch_size, max_entities, commit))
 
@@ -284,4 +318,4 @@ def reembed(plpy: Any, mapping: str | None = None) -> str:
     return json.dumps(_bootstrap(plpy, None, None, False))
 
 
-__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed"]
+__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities"]

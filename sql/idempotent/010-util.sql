@@ -65,3 +65,37 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION recvector._noise(bigint, text) IS
   'Internal: exploration noise in [0,1): a hash of (seed, id) when a seed is given, random() otherwise.';
+
+-- The id if it can be cast to the user id column's type, else NULL: a user id that cannot exist in
+-- the app's table (e.g. 'abc' for an integer key) simply has no history there. Fast paths for
+-- integer and text keys; other types try the cast (one subtransaction).
+CREATE OR REPLACE FUNCTION recvector._id_or_null(id text, type_name text)
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF id IS NULL THEN
+        RETURN NULL;
+    ELSIF type_name IN ('text', 'character varying', 'name') OR type_name LIKE 'character varying(%' THEN
+        RETURN id;
+    ELSIF type_name IN ('smallint', 'integer', 'bigint') THEN
+        IF id !~ '^\s*[-+]?[0-9]{1,19}\s*$' THEN
+            RETURN NULL;
+        END IF;
+        IF id::numeric NOT BETWEEN (CASE type_name WHEN 'smallint' THEN -32768 WHEN 'integer' THEN -2147483648
+                                                   ELSE -9223372036854775808 END)
+                               AND (CASE type_name WHEN 'smallint' THEN 32767 WHEN 'integer' THEN 2147483647
+                                                   ELSE 9223372036854775807 END) THEN
+            RETURN NULL;
+        END IF;
+        RETURN id;
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT CAST($1 AS %s)', type_name) USING id;
+        RETURN id;
+    EXCEPTION WHEN data_exception THEN
+        RETURN NULL;
+    END;
+END
+$$;
+COMMENT ON FUNCTION recvector._id_or_null(text, text) IS
+  'Internal: the id when it is a valid value of the given type (the user id column''s), NULL otherwise.';

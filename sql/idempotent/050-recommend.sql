@@ -82,7 +82,8 @@ BEGIN
     SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = rec_recommend.user_id;
     IF rec_recommend.exclude_seen THEN
         EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
-        INTO seen USING m.compiled -> 'params', rec_recommend.user_id;
+        INTO seen USING m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
+                        recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
     END IF;
 
     IF prof IS NULL THEN

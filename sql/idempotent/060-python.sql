@@ -63,3 +63,12 @@ return rv.reembed(plpy, mapping)
 $$;
 COMMENT ON FUNCTION recvector.reembed(jsonb) IS
   'Loads the given mapping if any (a new model or vector size is allowed here), deletes every entity vector and profile vector, and embeds all entities again. Expensive: one embedding per entity; one transaction.';
+
+CREATE OR REPLACE FUNCTION recvector.refresh_entities(entity_ids text[])
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+#PREAMBLE
+return rv.refresh_entities(plpy, entity_ids)
+$$;
+COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
+  'Embeds the given entities again if their composed text changed (an entity upsert in the app), and deletes the vectors of ids no longer in the entity table. Returns counts and the missing ids.';

@@ -1,0 +1,173 @@
+"""The ``recvector`` command line: install, demo, bootstrap, recommend, similar, worker, set-schema.
+
+Errors print as one line (``recvector: error: ...``, then hint) and exit 1; usage errors exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .client import Client
+from .errors import RecVectorError
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    return args.dsn if args.dsn is not None else os.environ.get("RECVECTOR_DSN", "")
+
+
+def _print_notice(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client.connect(_dsn(args), on_notice=None if args.json else _print_notice)
+
+
+def _out(args: argparse.Namespace, value: Any, text: str) -> None:
+    print(json.dumps(value, indent=2, default=str) if args.json else text)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        version = c.install()
+        result: dict[str, Any] = {"extension": "recvector", "version": version}
+        if args.mapping:
+            result["mapping"] = c.set_schema(Path(args.mapping).read_text(encoding="utf-8"))
+        _out(args, result, f"recvector {version} installed" + (" and mapping loaded" if args.mapping else ""))
+    return 0
+
+
+def cmd_set_schema(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        text = Path(args.mapping).read_text(encoding="utf-8")
+        if args.check:
+            problems = c.validate_schema(text)
+            _out(args, [{"path": p, "problem": m} for p, m in problems],
+                 "\n".join(f"{p}: {m}" for p, m in problems) or "mapping is valid")
+            return 1 if problems else 0
+        summary = c.set_schema(text)
+        _out(args, summary, f"mapping loaded: {json.dumps(summary)}")
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        c.bootstrap(batch_size=args.batch_size, resumable=True)
+        _out(args, {"status": "done"}, "bootstrap done")
+    return 0
+
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    opts = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta), ("exploration", args.exploration),
+                              ("seed", args.seed), ("candidate_pool", args.candidate_pool)) if v is not None}
+    with _client(args) as c:
+        recs = c.recommend(args.user_id, args.k, args.lambda_, **opts)
+        _out(args, [r.__dict__ for r in recs], "\n".join(f"{r.entity_id}\t{r.score:.4f}" for r in recs))
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        recs = c.similar(args.entity_id, args.k)
+        _out(args, [r.__dict__ for r in recs], "\n".join(f"{r.entity_id}\t{r.score:.4f}" for r in recs))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        total = 0
+        if args.once:
+            while True:
+                done = c.process_queue(args.batch)
+                total += done
+                if done < args.batch:
+                    break
+        else:
+            for done in c.worker(interval=args.interval, max_items=args.batch):
+                total += done
+                if done and not args.json:
+                    print(f"recvector worker: {done} profile updates", file=sys.stderr, flush=True)
+        _out(args, {"processed": total}, f"processed {total}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(_dsn(args), database=args.database, json_output=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recvector", description="Content-based recommendations inside PostgreSQL.")
+    p.add_argument("--version", action="version", version=f"recvector {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dsn", default=None, help="libpq connection string (default: $RECVECTOR_DSN, then libpq's PG* variables)")
+    common.add_argument("--json", action="store_true", help="print JSON")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("install", parents=[common], help="CREATE EXTENSION recvector (and load a mapping)")
+    s.add_argument("--mapping", help="mapping file to load after installing")
+    s.set_defaults(fn=cmd_install)
+
+    s = sub.add_parser("set-schema", parents=[common], help="load (or --check) a mapping file")
+    s.add_argument("mapping")
+    s.add_argument("--check", action="store_true", help="only validate; list every problem")
+    s.set_defaults(fn=cmd_set_schema)
+
+    s = sub.add_parser("bootstrap", parents=[common], help="embed entities, build stats and profiles (resumable)")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.set_defaults(fn=cmd_bootstrap)
+
+    s = sub.add_parser("recommend", parents=[common], help="recommendations for a user")
+    s.add_argument("user_id")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--lambda", dest="lambda_", type=float, default=None)
+    s.add_argument("--alpha", type=float)
+    s.add_argument("--beta", type=float)
+    s.add_argument("--exploration", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--candidate-pool", type=int)
+    s.set_defaults(fn=cmd_recommend)
+
+    s = sub.add_parser("similar", parents=[common], help="entities similar to an entity")
+    s.add_argument("entity_id")
+    s.add_argument("-k", type=int, default=10)
+    s.set_defaults(fn=cmd_similar)
+
+    s = sub.add_parser("worker", parents=[common], help="drain the profile queue (instead of pg_cron)")
+    s.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when the queue is empty")
+    s.add_argument("--batch", type=int, default=100)
+    s.add_argument("--once", action="store_true", help="drain what is queued, then exit")
+    s.set_defaults(fn=cmd_worker)
+
+    s = sub.add_parser("demo", parents=[common], help="load the bundled Pagila sample and show recommendations")
+    s.add_argument("--database", default="recvector_demo", help="database to (re)create for the demo")
+    s.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except RecVectorError as e:
+        print(f"recvector: error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"recvector: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("recvector: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""A small psycopg client for applications and the CLI: the SQL API, typed."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+import psycopg
+from psycopg import sql
+
+from .errors import RecVectorError
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    entity_id: str
+    score: float
+
+
+class Client:
+    """Calls RecVector's SQL functions over one psycopg connection (autocommit)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    @classmethod
+    def connect(cls, dsn: str = "", *, on_notice: Callable[[str], None] | None = None, **kwargs: Any) -> "Client":
+        try:
+            conn = psycopg.connect(dsn, autocommit=True, **kwargs)
+        except psycopg.OperationalError as e:
+            raise RecVectorError(f"cannot connect to PostgreSQL: {str(e).strip()}",
+                                 hint="Pass --dsn 'host=... dbname=... user=...' or set RECVECTOR_DSN.") from None
+        if on_notice is not None:
+            conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
+        return cls(conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _rows(self, query: str | sql.Composed, params: tuple | dict = ()) -> list[tuple]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+        except psycopg.Error as e:
+            raise _wrap(e) from None
+
+    def _one(self, query: str, params: tuple | dict = ()) -> Any:
+        rows = self._rows(query, params)
+        return rows[0][0] if rows else None
+
+    def extension_schema(self) -> str:
+        schema = self._one("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                           "WHERE e.extname = 'recvector'")
+        if schema is None:
+            raise RecVectorError("the recvector extension is not installed in this database",
+                                 hint="Run: CREATE EXTENSION recvector CASCADE;  (or `recvector install`)")
+        return schema
+
+    # -- the API ------------------------------------------------------------------------------
+    def install(self) -> str:
+        self._rows("CREATE EXTENSION IF NOT EXISTS recvector CASCADE")
+        return self._one("SELECT extversion FROM pg_extension WHERE extname = 'recvector'")
+
+    def set_schema(self, mapping: dict[str, Any] | str) -> dict[str, Any]:
+        text = mapping if isinstance(mapping, str) else json.dumps(mapping)
+        return self._one("SELECT recvector.set_schema(%s::jsonb)", (text,))
+
+    def validate_schema(self, mapping: dict[str, Any] | str) -> list[tuple[str, str]]:
+        text = mapping if isinstance(mapping, str) else json.dumps(mapping)
+        return [(p, m) for p, m in self._rows("SELECT path, problem FROM recvector.validate_schema(%s::jsonb)", (text,))]
+
+    def bootstrap(self, *, batch_size: int | None = None, resumable: bool = True) -> dict[str, Any] | None:
+        """Embed what is new or changed and build stats and profiles. ``resumable`` commits per batch
+        (CALL recvector.bootstrap_resumable), so an interrupted run continues where it stopped."""
+        if resumable:
+            self._rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
+            return None
+        return self._one("SELECT recvector.bootstrap(%s)", (batch_size,))
+
+    def recommend(self, user_id: Any, k: int = 10, lambda_: float | None = None, **options: Any) -> list[Recommendation]:
+        schema = self.extension_schema()
+        args = [sql.Literal(str(user_id)), sql.Literal(k), sql.Literal(lambda_)]
+        named = [sql.SQL("{} => {}").format(sql.Identifier(name), sql.Literal(value))
+                 for name, value in options.items()]
+        q = sql.SQL("SELECT entity_id, score FROM {}.rec_recommend({}::text, {}, {}::double precision{})").format(
+            sql.Identifier(schema), args[0], args[1], args[2],
+            sql.SQL("").join(sql.SQL(", ") + n for n in named))
+        return [Recommendation(e, s) for e, s in self._rows(q)]
+
+    def similar(self, entity_id: Any, k: int = 10) -> list[Recommendation]:
+        schema = self.extension_schema()
+        q = sql.SQL("SELECT entity_id, score FROM {}.rec_similar(%s::text, %s)").format(sql.Identifier(schema))
+        return [Recommendation(e, s) for e, s in self._rows(q, (str(entity_id), k))]
+
+    def log_interaction(self, user_id: Any, entity_id: Any, kind: str = "interaction",
+                        at: datetime | None = None, weight: float | None = None) -> None:
+        self._rows("SELECT recvector.log_interaction(%s::text, %s::text, %s, coalesce(%s::timestamptz, now()), %s)",
+                   (str(user_id), str(entity_id), kind, at, weight))
+
+    def upsert_entity(self, *entity_ids: Any) -> dict[str, Any]:
+        """Re-embed entities whose row in the application's table was inserted or changed."""
+        return self._one("SELECT recvector.refresh_entities(%s::text[])", ([str(i) for i in entity_ids],))
+
+    def update_user_profile(self, user_id: Any) -> None:
+        self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
+
+    def process_queue(self, max_items: int = 100) -> int:
+        return int(self._one("SELECT recvector.process_queue(%s)", (max_items,)))
+
+    def worker(self, *, interval: float = 1.0, max_items: int = 100,
+               stop: Callable[[], bool] = lambda: False) -> Iterator[int]:
+        """Drain the queue forever (until ``stop()``), yielding the items done per round."""
+        import time
+
+        while not stop():
+            done = self.process_queue(max_items)
+            yield done
+            if done < max_items:
+                time.sleep(interval)
+
+
+def _wrap(e: psycopg.Error) -> RecVectorError:
+    diag = e.diag
+    err = RecVectorError(diag.message_primary or str(e).strip(), detail=diag.message_detail, hint=diag.message_hint)
+    err.sqlstate = diag.sqlstate or err.sqlstate
+    return err
