@@ -49,8 +49,9 @@ def psql(dbname: str, script: bytes) -> None:
                    check=True, capture_output=True)
 
 
-def _template(name: str, build: Any) -> Iterator[str]:
-    janitor = DatabaseJanitor(user=USER, host=HOST, port=PORT, dbname=name, as_template=True)
+def _template(name: str, build: Any, template: str | None = None) -> Iterator[str]:
+    janitor = DatabaseJanitor(user=USER, host=HOST, port=PORT, dbname=name, template_dbname=template,
+                              as_template=True)
     # A template left by an interrupted run is rebuilt.
     with psycopg.connect(dsn("postgres"), autocommit=True) as c:
         if c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -78,17 +79,11 @@ def pagila_template() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def booted_template(pagila_template: str) -> Iterator[str]:
     def build(name: str) -> None:
-        with psycopg.connect(dsn("postgres"), autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}_tmp" TEMPLATE "{pagila_template}"')
-        with psycopg.connect(dsn(name + "_tmp"), autocommit=True) as c:
+        with psycopg.connect(dsn(name), autocommit=True) as c:
             c.execute("SELECT recvector.set_schema(%s::jsonb)", (PAGILA_MAPPING.read_text(),))
             c.execute("SELECT recvector.bootstrap()")
-        with psycopg.connect(dsn("postgres"), autocommit=True) as c:
-            c.execute(f'DROP DATABASE "{name}"')
-            c.execute(f'ALTER DATABASE "{name}_tmp" RENAME TO "{name}"')
-            c.execute(f'ALTER DATABASE "{name}" WITH is_template true')
 
-    yield from _template("rv_tpl_booted", build)
+    yield from _template("rv_tpl_booted", build, template=pagila_template)
 
 
 def _clone(template: str | None) -> Iterator[psycopg.Connection]:

@@ -182,7 +182,7 @@ def embed(plpy: Any, texts: list[str] | None) -> list[str] | None:
 
 
 _UPSERT = ("INSERT INTO recvector.entity_vectors (entity_id, embedding, fingerprint, model) "
-           "SELECT i, e::vector, f, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, e, f) "
+           "SELECT i, e::{vector}, f, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, e, f) "
            "ON CONFLICT (entity_id) DO UPDATE SET embedding = excluded.embedding, "
            "fingerprint = excluded.fingerprint, model = excluded.model, embedded_at = now()")
 
@@ -212,7 +212,10 @@ def _scan(cursor: Any, features: list[dict[str, Any]], model: EmbeddingModel,
 def _embed_and_store(plpy: Any, model: EmbeddingModel, todo: list[tuple[str, str, str]], size: int,
                      commit: bool, progress: bool) -> int:
     """Embed in batches; each batch is embedded completely (dimensions checked) before it is written."""
-    plan = plpy.prepare(_UPSERT, ["text[]", "text[]", "text[]", "text"])
+    vector_type = plpy.execute(
+        "SELECT pg_catalog.format('%I.vector', n.nspname) AS t FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'")[0]["t"]
+    plan = plpy.prepare(_UPSERT.format(vector=vector_type), ["text[]", "text[]", "text[]", "text"])
     done = 0
     t0 = time.monotonic()
     for start in range(0, len(todo), size):

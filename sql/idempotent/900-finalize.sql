@@ -1,5 +1,7 @@
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
 -- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
+-- Procedures are the exception (a SET clause forbids COMMIT inside them): their code qualifies
+-- every name it uses.
 DO $finalize$
 DECLARE
     vector_schema name;
@@ -14,6 +16,7 @@ BEGIN
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
              AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
         JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+        WHERE p.prokind <> 'p'
     LOOP
         EXECUTE format('ALTER ROUTINE %s SET search_path = recvector, %I, pg_catalog, pg_temp', fn, vector_schema);
     END LOOP;
