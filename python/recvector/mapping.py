@@ -178,13 +178,26 @@ def schema_problems(doc: Any) -> list[Problem]:
     problems: list[Problem] = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
         if err.validator == "oneOf" and err.context:
-            # Report the most specific branch failure rather than "is not valid under any schema".
-            best = jsonschema.exceptions.best_match(err.context)
+            # Report the failure inside the branch the author evidently meant (the one whose keys
+            # are present), rather than "is not valid under any of the given schemas".
+            best = _intended_branch_error(err.context)
             path = _json_path(list(err.absolute_path) + list(best.relative_path))
             problems.append(Problem(path, best.message))
         else:
             problems.append(Problem(_json_path(err.absolute_path), err.message))
     return problems
+
+
+def _intended_branch_error(errors: list[Any]) -> Any:
+    branches: dict[int, list[Any]] = {}
+    for e in errors:
+        branches.setdefault(e.schema_path[0], []).append(e)
+
+    def shape_errors(errs: list[Any]) -> int:
+        return sum(1 for e in errs if not e.relative_path and e.validator in ("required", "additionalProperties"))
+
+    chosen = min(branches.values(), key=lambda errs: (shape_errors(errs), len(errs)))
+    return jsonschema.exceptions.best_match(chosen)
 
 
 class _Checker:
