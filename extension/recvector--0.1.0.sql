@@ -848,7 +848,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -882,7 +886,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -916,7 +924,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -950,7 +962,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -984,7 +1000,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -1018,7 +1038,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
@@ -1037,7 +1061,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
     if rv.__version__ != "0.1.0":
         plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,

@@ -26,7 +26,11 @@ if rv is None:
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
-    import recvector.plpython as rv
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector @VERSION@ source tree.")
     if rv.__version__ != "@VERSION@":
         plpy.error("recvector Python library %s does not match extension version @VERSION@" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,

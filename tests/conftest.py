@@ -120,7 +120,7 @@ def pagila_mapping() -> dict[str, Any]:
     return json.loads(PAGILA_MAPPING.read_text())
 
 
-def one(conn: psycopg.Connection, query: str, params: Any = ()) -> Any:
+def one(conn: psycopg.Connection, query: str, params: Any = None) -> Any:
     row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
 
