@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 from psycopg import sql
@@ -55,7 +55,8 @@ def _categories(conn: psycopg.Connection, film_ids: list[int]) -> dict[int, str]
     return dict(rows)
 
 
-def _show_customer(conn: psycopg.Connection, customer_id: int, k: int = 5) -> dict[str, Any]:
+def _show_customer(conn: psycopg.Connection, customer_id: int, say: Callable[[str], None],
+                   k: int = 5) -> dict[str, Any]:
     name = _rows(conn, "SELECT first_name || ' ' || last_name FROM customer WHERE customer_id = %s", (customer_id,))
     rented = _rows(conn, "SELECT f.film_id, f.title FROM rental r JOIN inventory i USING (inventory_id) "
                          "JOIN film f USING (film_id) WHERE r.customer_id = %s "
@@ -64,13 +65,13 @@ def _show_customer(conn: psycopg.Connection, customer_id: int, k: int = 5) -> di
                        "JOIN film f ON f.film_id = r.entity_id::int", (customer_id, k))
     cats = _categories(conn, [r[0] for r in rented] + [r[0] for r in recs])
     who = name[0][0].title() if name else f"customer {customer_id}"
-    _say(f"\nCustomer {customer_id} ({who})")
-    _say("  recently rented:")
+    say(f"\nCustomer {customer_id} ({who})")
+    say("  recently rented:")
     for fid, title in rented:
-        _say(f"    {title.title():<28} {cats.get(fid, '')}")
-    _say("  recommended:")
+        say(f"    {title.title():<28} {cats.get(fid, '')}")
+    say("  recommended:")
     for fid, title, score in recs:
-        _say(f"    {title.title():<28} {cats.get(fid, ''):<14} score {score:.3f}")
+        say(f"    {title.title():<28} {cats.get(fid, ''):<14} score {score:.3f}")
     return {"customer_id": customer_id, "rented": [t for _, t in rented],
             "recommended": [{"film_id": f, "title": t, "score": s} for f, t, s in recs]}
 
@@ -81,7 +82,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
     for f in [mapping_file, *data]:
         if not f.is_file():
             raise RecVectorError(f"demo file {f} is missing", hint="Run the demo from a RecVector source checkout.")
-    say = (lambda m="": None) if json_output else _say
+    say: Callable[[str], None] = (lambda m="": None) if json_output else _say
 
     params = conninfo_to_dict(dsn)
     admin_dsn = make_conninfo(dsn, dbname=params.get("dbname") or "postgres")
@@ -108,7 +109,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
         say("==> SELECT recvector.bootstrap()   -- local all-MiniLM-L6-v2, no network")
         report["bootstrap"] = c.bootstrap(resumable=False)
         conn = c.conn
-        report["customers"] = [_show_customer(conn, cid) for cid in DEMO_CUSTOMERS]
+        report["customers"] = [_show_customer(conn, cid, say) for cid in DEMO_CUSTOMERS]
 
         film = _rows(conn, "SELECT film_id, title FROM film WHERE film_id = 1")[0]
         sims = _rows(conn, "SELECT f.title, s.score FROM rec_similar(%s, 5) s JOIN film f ON f.film_id = s.entity_id::int",
@@ -134,7 +135,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
             f"counter {counter} (batch threshold {threshold}) -> profile update queued")
         done = c.process_queue()
         say(f"==> SELECT recvector.process_queue()   -- {done} profile(s) recomputed off the insert path")
-        report["after_rentals"] = _show_customer(conn, cid)
+        report["after_rentals"] = _show_customer(conn, cid, say)
 
         conn.execute("INSERT INTO customer (store_id, first_name, last_name, email, address_id, active) "
                      "VALUES (1, 'NEW', 'VISITOR', 'new.visitor@example.com', 1, 1)")
