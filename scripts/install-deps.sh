@@ -26,13 +26,21 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 fi
 
 sharedir="$("$PG_CONFIG" --sharedir)"
+# A binary pgvector package where the configured repositories have one (e.g. PostgreSQL's own apt
+# repository in the official Docker image); Debian 12 itself has none.
+if [ ! -f "$sharedir/extension/vector.control" ] && \
+   apt-cache policy "postgresql-${PG_MAJOR}-pgvector" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  log "apt-get install postgresql-${PG_MAJOR}-pgvector"
+  apt-get install -y -qq --no-install-recommends "postgresql-${PG_MAJOR}-pgvector"
+fi
 if [ ! -f "$sharedir/extension/vector.control" ]; then
   log "building pgvector from Debian's source package ($PGVECTOR_SUITE)"
   src_list=/etc/apt/sources.list.d/recvector-pgvector-src.list
   echo "deb-src http://deb.debian.org/debian ${PGVECTOR_SUITE} main" > "$src_list"
   apt-get update -qq
   work="$(mktemp -d)"
-  (cd "$work" && apt-get source -qq --download-only pgvector >/dev/null && dpkg-source -x --no-check ./pgvector_*.dsc src >/dev/null)
+  chmod 755 "$work"
+  (cd "$work" && apt-get source -qq --download-only pgvector >/dev/null 2>&1 && dpkg-source -x --no-check ./pgvector_*.dsc src >/dev/null)
   make -C "$work/src" PG_CONFIG="$PG_CONFIG" -s
   make -C "$work/src" PG_CONFIG="$PG_CONFIG" -s install
   rm -rf "$work" "$src_list"
