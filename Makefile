@@ -8,7 +8,11 @@ EXTVERSION := $(shell sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" extensio
 PG_MAJOR ?= 15
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
 SYSTEM_PYTHON ?= /usr/bin/python3
-PYTHON ?= python3
+# The client, CLI and tests run in a virtualenv made from the first python3 on PATH.
+# (Not called PYTHON: PGXS sets that variable.)
+HOST_PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
 PYLIB_ROOT ?= /usr/local/lib/recvector
 PYLIB := $(PYLIB_ROOT)/$(EXTVERSION)
 SHARE ?= /usr/local/share/recvector
@@ -34,10 +38,10 @@ deps:
 	bash scripts/install-deps.sh
 
 sql:
-	$(PYTHON) scripts/build_sql.py
+	$(HOST_PYTHON) scripts/build_sql.py
 
 check-sql:
-	$(PYTHON) scripts/build_sql.py --check
+	$(HOST_PYTHON) scripts/build_sql.py --check
 
 install: install-python install-model
 
@@ -58,18 +62,19 @@ install-model:
 	@mkdir -p $(SHARE)/models
 	@rm -rf $(SHARE)/models/$(MODEL) && cp -r models/$(MODEL) $(SHARE)/models/$(MODEL) && chmod -R a+rX $(SHARE)
 
-# The client, CLI and test tools for the pip interpreter.
+# The client, CLI and test tools, in $(VENV).
 client:
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e 'python[test]'
+	@test -x $(VPY) || $(HOST_PYTHON) -m venv $(VENV)
+	@$(VPY) -m pip install --quiet --disable-pip-version-check -e 'python[test]'
 
 server:
 	@bash scripts/ensure-server.sh
 
 demo: deps install client server
-	$(PYTHON) -m recvector.cli demo
+	$(VPY) -m recvector.cli demo
 
 test: deps install client server
-	$(PYTHON) -m pytest -q tests
+	$(VPY) -m pytest -q tests
 
 bench: deps install client server
-	$(PYTHON) -m recvector.bench
+	$(VPY) -m recvector.bench

@@ -16,7 +16,7 @@ log() { printf '==> %s\n' "$*"; }
 export DEBIAN_FRONTEND=noninteractive
 need_pkgs=()
 for p in "postgresql-plpython3-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" "postgresql-${PG_MAJOR}-cron" \
-         build-essential dpkg-dev python3-pip; do
+         build-essential dpkg-dev python3-pip python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$p")
 done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
