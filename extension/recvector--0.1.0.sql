@@ -681,7 +681,8 @@ BEGIN
     IF prof IS NULL THEN
         -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
         RETURN QUERY
-        SELECT s.entity_id, ln(1 + s.popularity) + v_eps * recvector._noise(rec_recommend.seed, s.entity_id) AS score
+        SELECT s.entity_id,
+               ln(1 + s.popularity) + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(rec_recommend.seed, s.entity_id) ELSE 0 END AS score
         FROM recvector.rec_entity_stats AS s
         WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
         ORDER BY 2 DESC, s.entity_id
@@ -694,27 +695,26 @@ BEGIN
     old_iter := current_setting('hnsw.iterative_scan', true);
     PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id), array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg(c.d ORDER BY c.d, c.entity_id)
+    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
+    -- (+ exploration*noise), in distance order.
+    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
+                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
+                    array_agg($4 * (1 - c.d) + $5 * ln(1 + coalesce(s.popularity, 0))
+                              + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
+                              ORDER BY c.d, c.entity_id)
              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
                    FROM recvector.entity_vectors AS v
                    WHERE NOT (v.entity_id = ANY ($2))
                    ORDER BY v.embedding <=> $1
-                   LIMIT $3) AS c'
-    INTO ids, vecs, rel USING prof, seen, v_pool;
+                   LIMIT $3) AS c
+             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
+    INTO ids, vecs, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, rec_recommend.seed;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
     PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
     n := coalesce(cardinality(ids), 0);
     IF n = 0 THEN
         RETURN;
     END IF;
-
-    -- Relevance (rel holds distances until here).
-    SELECT array_agg(v_alpha * (1 - u.d) + v_beta * ln(1 + coalesce(s.popularity, 0))
-                     + v_eps * recvector._noise(rec_recommend.seed, u.id) ORDER BY u.o)
-    INTO rel
-    FROM unnest(ids, rel) WITH ORDINALITY AS u(id, d, o)
-    LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = u.id;
 
     IF v_lambda >= 1 THEN
         RETURN QUERY
@@ -1079,8 +1079,9 @@ COMMENT ON PROCEDURE recvector.bootstrap_resumable(integer) IS
 -- ---- sql/idempotent/900-finalize.sql ----
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
 -- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
--- Procedures are the exception (a SET clause forbids COMMIT inside them): their code qualifies
--- every name it uses.
+-- Two exceptions: procedures (a SET clause forbids COMMIT inside them; their code qualifies every
+-- name it uses), and the small IMMUTABLE SQL helpers, which must stay inlinable into the queries
+-- that call them (a SET clause prevents inlining); they run with their caller's fixed path.
 DO $finalize$
 DECLARE
     vector_schema name;
@@ -1096,6 +1097,7 @@ BEGIN
              AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
         JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
         WHERE p.prokind <> 'p'
+          AND NOT (p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') AND p.provolatile = 'i')
     LOOP
         EXECUTE format('ALTER ROUTINE %s SET search_path = recvector, %I, pg_catalog, pg_temp', fn, vector_schema);
     END LOOP;

@@ -43,9 +43,14 @@ def test_objects_naming_comments_and_search_path(empty_db):
     public = sorted({fn.split("(")[0] for fn, schema, *_ in rows if schema != "recvector"})
     assert public == ["rec_recommend", "rec_similar"]
     assert all(schema == "public" for fn, schema, *_ in rows if schema != "recvector")
+    inlinable = {"recvector._decay(timestamp with time zone,timestamp with time zone,double precision)",
+                 "recvector._scale(vector,double precision)", "recvector._add_counts(jsonb,jsonb)",
+                 "recvector._noise(bigint,text)"}
     for fn, schema, kind, config, comment in rows:
         assert comment, f"{fn} has no COMMENT"
-        if kind != "p":
+        if fn in inlinable:
+            assert config is None, fn
+        elif kind != "p":
             assert config == ["search_path=recvector, public, pg_catalog, pg_temp"], fn
     tables = empty_db.execute("SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
                               "JOIN pg_namespace n ON n.oid = c.relnamespace "

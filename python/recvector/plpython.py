@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from . import __version__
 from .errors import MappingError, NotConfiguredError, Problem, RecVectorError
-from .mapping import interval_seconds, load_mapping, mapping_problems
+from .mapping import interval_seconds, load_mapping, mapping_problems, qi
 from .providers import EmbeddingModel, get_embedding_model
 from .text import compose, fingerprint
 
@@ -137,6 +137,10 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
         "loaded_at = excluded.loaded_at, loaded_by = excluded.loaded_by", ["text", "text"])
     plpy.execute(plan, [json.dumps(full), json.dumps(compiled_json)])
 
+    advice = _index_advice(plpy, full)
+    for a in advice:
+        plpy.notice(f"recvector: {a['column']} has no index: {a['why']}", hint=a["sql"])
+
     # Auto-logging triggers whose source is gone or moved are removed.
     removed: list[str] = []
     trig = plpy.execute("SELECT source, table_oid::text AS t FROM recvector.triggers ORDER BY source")
@@ -153,7 +157,33 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
         "model": compiled_json["model_id"],
         "stored_vectors": stored,
         "triggers_removed": removed,
+        "index_advice": [a["sql"] for a in advice],
     }
+
+
+_HAS_LEADING_INDEX = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+    "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+    "WHERE i.indrelid = pg_catalog.format('%I.%I', $1::text, $2::text)::regclass AND a.attname = $3) AS ok")
+
+
+def _index_advice(plpy: Any, doc: dict[str, Any]) -> list[dict[str, str]]:
+    """Columns the serving path looks rows up by that no index leads with. RecVector never creates
+    indexes on the application's tables; it says which one would help."""
+    plan = plpy.prepare(_HAS_LEADING_INDEX, ["text", "text", "text"])
+    wanted: list[tuple[str, str, str]] = []
+    for src in doc["interactions"]:
+        wanted.append((src["table"], src["user_column"], "reading a user's history scans the whole table"))
+        for hop in src.get("path", []):
+            wanted.append((hop["table"], hop["match"], "each interaction's join path scans the table"))
+    out = []
+    for table, column, why in wanted:
+        schema, _, name = table.partition(".") if "." in table else ("public", "", table)
+        if not plpy.execute(plan, [schema, name, column])[0]["ok"]:
+            ref = f"{qi(schema)}.{qi(name)}"
+            out.append({"column": f"{schema}.{name}.{column}", "why": why,
+                        "sql": f"CREATE INDEX ON {ref} ({qi(column)});"})
+    return out
 
 
 def _same_table(plpy: Any, table: str, regclass_text: str) -> bool:

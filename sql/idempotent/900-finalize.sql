@@ -1,7 +1,8 @@
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
 -- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
--- Procedures are the exception (a SET clause forbids COMMIT inside them): their code qualifies
--- every name it uses.
+-- Two exceptions: procedures (a SET clause forbids COMMIT inside them; their code qualifies every
+-- name it uses), and the small IMMUTABLE SQL helpers, which must stay inlinable into the queries
+-- that call them (a SET clause prevents inlining); they run with their caller's fixed path.
 DO $finalize$
 DECLARE
     vector_schema name;
@@ -17,6 +18,7 @@ BEGIN
              AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
         JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
         WHERE p.prokind <> 'p'
+          AND NOT (p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') AND p.provolatile = 'i')
     LOOP
         EXECUTE format('ALTER ROUTINE %s SET search_path = recvector, %I, pg_catalog, pg_temp', fn, vector_schema);
     END LOOP;
