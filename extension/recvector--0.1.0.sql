@@ -112,6 +112,26 @@ SELECT pg_catalog.pg_extension_config_dump('recvector.events', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.queue', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.triggers', '');
 
+-- Interactions a trigger could not record (the app's INSERT went through): kept verbatim for
+-- recvector.retry_failed().
+CREATE TABLE recvector.failed_interactions (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source     text NOT NULL,
+    rows       jsonb NOT NULL,
+    error      text NOT NULL,
+    error_code text,
+    failed_at  timestamptz NOT NULL DEFAULT now(),
+    attempts   integer NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE recvector.failed_interactions IS
+  'Rows of mapped interaction tables whose recording failed inside the auto-logging trigger (the app''s INSERT still succeeded). Replayed by recvector.retry_failed().';
+SELECT pg_catalog.pg_extension_config_dump('recvector.failed_interactions', '');
+
+-- Identity sequences travel with their tables through pg_dump.
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.events', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.queue', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.failed_interactions', 'id'), '');
+
 -- ---- sql/idempotent/010-util.sql ----
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
@@ -214,6 +234,54 @@ END
 $$;
 COMMENT ON FUNCTION recvector._id_or_null(text, text) IS
   'Internal: the id when it is a valid value of the given type (the user id column''s), NULL otherwise.';
+
+-- Vector columns typed vector(D) and the HNSW cosine index: done by set_schema, and again by
+-- recvector.repair() after a pg_dump/restore (which restores data but not an extension table's
+-- altered column type or its index).
+CREATE OR REPLACE FUNCTION recvector._ensure_storage(dims integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb := '{}';
+    cur text;
+BEGIN
+    SELECT pg_catalog.format_type(atttypid, atttypmod) INTO cur FROM pg_catalog.pg_attribute
+    WHERE attrelid = 'recvector.entity_vectors'::regclass AND attname = 'embedding';
+    IF cur IS DISTINCT FROM format('vector(%s)', dims) THEN
+        IF EXISTS (SELECT 1 FROM recvector.entity_vectors WHERE vector_dims(embedding) <> dims) THEN
+            RAISE EXCEPTION 'stored entity vectors do not have % dimensions', dims
+                USING ERRCODE = 'data_exception', HINT = 'SELECT recvector.reembed(''<mapping json>''::jsonb);';
+        END IF;
+        UPDATE recvector.rec_user_profiles SET embedding = NULL
+        WHERE embedding IS NOT NULL AND vector_dims(embedding) <> dims;
+        EXECUTE format('ALTER TABLE recvector.entity_vectors ALTER COLUMN embedding TYPE vector(%s)', dims);
+        EXECUTE format('ALTER TABLE recvector.rec_user_profiles ALTER COLUMN embedding TYPE vector(%s)', dims);
+        result := result || jsonb_build_object('column_type', format('vector(%s)', dims));
+    END IF;
+    IF to_regclass('recvector.entity_vectors_embedding_hnsw') IS NULL THEN
+        CREATE INDEX entity_vectors_embedding_hnsw ON recvector.entity_vectors
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+        result := result || '{"hnsw_index": "created"}';
+    ELSE
+        result := result || '{"hnsw_index": "present"}';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recvector._ensure_storage(integer) IS
+  'Internal: types the vector columns vector(dims) and creates the HNSW cosine index if missing.';
+
+CREATE OR REPLACE FUNCTION recvector.repair()
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+BEGIN
+    RETURN recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+END
+$$;
+COMMENT ON FUNCTION recvector.repair() IS
+  'Restores what pg_dump/restore does not carry for an extension''s tables: the vector(D) column type and the HNSW index. Safe to run any time; returns what it did.';
 
 -- ---- sql/idempotent/020-profiles.sql ----
 -- Profiles: full recompute from the stored vectors of the last N interactions, with time decay.
@@ -434,27 +502,76 @@ CREATE OR REPLACE FUNCTION recvector._capture_interactions()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    m recvector.mapping := recvector._mapping();
-    q text := m.compiled -> 'sources' -> TG_ARGV[0] ->> 'trigger';
+    m recvector.mapping;
+    q text;
     evs recvector.interaction[];
+    st text;
+    msg text;
 BEGIN
-    IF q IS NULL THEN
-        RAISE WARNING 'recvector: trigger % on % names source "%", which the loaded mapping does not have; nothing recorded',
-            TG_NAME, TG_TABLE_NAME, TG_ARGV[0]
-            USING HINT = 'Run SELECT recvector.disable_auto_logging(); SELECT recvector.enable_auto_logging();';
-        RETURN NULL;
-    END IF;
-    -- The transition table "new_rows" is visible to this function's own queries only, so the rows
-    -- are mapped here and handed on as an array.
-    EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
-            || q || ') AS t'
-    INTO evs USING m.compiled -> 'params';
-    PERFORM recvector._ingest(evs);
+    -- The app's INSERT comes first: if recording fails for any reason, the rows are kept for
+    -- recvector.retry_failed() and the INSERT goes through (unless recvector.strict is on).
+    -- The block is a subtransaction, so a failure leaves no half-written counters behind.
+    BEGIN
+        m := recvector._mapping();
+        q := m.compiled -> 'sources' -> TG_ARGV[0] ->> 'trigger';
+        IF q IS NULL THEN
+            RAISE EXCEPTION 'trigger % on % names source "%", which the loaded mapping does not have',
+                TG_NAME, TG_TABLE_NAME, TG_ARGV[0] USING ERRCODE = 'undefined_object';
+        END IF;
+        -- The transition table "new_rows" is visible to this function's own queries only, so the
+        -- rows are mapped here and handed on as an array.
+        EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
+                || q || ') AS t'
+        INTO evs USING m.compiled -> 'params';
+        PERFORM recvector._ingest(evs);
+    EXCEPTION WHEN OTHERS THEN
+        IF coalesce(nullif(current_setting('recvector.strict', true), ''), 'off')::boolean THEN
+            RAISE;
+        END IF;
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        INSERT INTO recvector.failed_interactions (source, rows, error, error_code)
+        SELECT TG_ARGV[0], jsonb_agg(to_jsonb(r)), msg, st FROM new_rows AS r;
+        RAISE WARNING 'recvector: could not record the rows inserted into % (%); they are kept in recvector.failed_interactions', TG_TABLE_NAME, msg
+            USING HINT = 'Fix the cause, then SELECT recvector.retry_failed(); SET recvector.strict = on makes such inserts fail instead.';
+    END;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION recvector._capture_interactions() IS
-  'Internal: statement-level AFTER INSERT trigger body; maps the inserted rows (transition table) and records them in one pass.';
+  'Internal: statement-level AFTER INSERT trigger body; maps the inserted rows (transition table) and records them in one pass. On failure the rows go to recvector.failed_interactions and the app''s INSERT succeeds (unless recvector.strict = on).';
+
+CREATE OR REPLACE FUNCTION recvector.retry_failed(max_items integer DEFAULT 100)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    f record;
+    q text;
+    evs recvector.interaction[];
+    done integer := 0;
+BEGIN
+    FOR f IN SELECT * FROM recvector.failed_interactions ORDER BY id LIMIT max_items FOR UPDATE SKIP LOCKED LOOP
+        BEGIN
+            q := m.compiled -> 'sources' -> f.source ->> 'retry';
+            IF q IS NULL THEN
+                RAISE EXCEPTION 'source "%" is not in the loaded mapping', f.source USING ERRCODE = 'undefined_object';
+            END IF;
+            EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
+                    || q || ') AS t'
+            INTO evs USING m.compiled -> 'params', f.rows;
+            PERFORM recvector._ingest(evs);
+            DELETE FROM recvector.failed_interactions WHERE id = f.id;
+            done := done + 1;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE recvector.failed_interactions SET attempts = attempts + 1, error = SQLERRM, error_code = SQLSTATE
+            WHERE id = f.id;
+        END;
+    END LOOP;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION recvector.retry_failed(integer) IS
+  'Records again the interactions kept in recvector.failed_interactions (oldest first, up to max_items batches); a batch that fails again stays with attempts and error updated. Returns the batches recorded.';
 
 CREATE OR REPLACE FUNCTION recvector.enable_auto_logging(source text DEFAULT NULL)
 RETURNS SETOF text

@@ -137,6 +137,7 @@ def qi(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
 
 
+_TABLE_FUNCTIONS = {"JSONB_POPULATE_RECORDSET"}
 _FORBIDDEN_NODES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Command,
                     exp.Alter, exp.Merge, exp.TruncateTable)
 
@@ -152,6 +153,13 @@ def check_select(sql: str, allowed_tables: Iterable[str]) -> None:
     assert not any(True for _ in tree.find_all(*_FORBIDDEN_NODES)), f"not read-only: {sql}"
     allowed = set(allowed_tables)
     for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            # A set-returning function in FROM: only the one that re-reads failed trigger rows.
+            fn = table.this
+            name = fn.name if isinstance(fn, exp.Anonymous) else (
+                fn.sql_name() if isinstance(fn, exp.Func) else type(fn).__name__)
+            assert name.upper() in _TABLE_FUNCTIONS, f"generated SQL reads from {name}()"
+            continue
         ref = f"{table.db}.{table.name}" if table.db else table.name
         assert ref in allowed, f"generated SQL reads {ref}, which the mapping does not name"
 
@@ -455,6 +463,9 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
             "table": str(s_ref),
             "index": str(i),
             "trigger": select.format(rel="new_rows") + f" WHERE {where}",
+            # The same rows kept as jsonb after a failed trigger (recvector.retry_failed).
+            "retry": select.format(rel=f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
+                     + f" WHERE {where}",
         }
 
     if ck.problems:
@@ -488,6 +499,7 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         check_select(sql, allowed)
     for s in sources.values():
         check_select(s["trigger"], allowed | {"new_rows"})
+        check_select(s["retry"], allowed)
 
     return Compiled(
         params=params,

@@ -19,8 +19,6 @@ from .text import compose, fingerprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-HNSW_INDEX = "entity_vectors_embedding_hnsw"
-
 
 def _sql_errors(fn: F) -> F:
     """Turn RecVectorError into a PostgreSQL ERROR with detail, hint and SQLSTATE."""
@@ -112,17 +110,16 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
     current = _column_type(plpy, "recvector.entity_vectors")
     stored = _count(plpy, "SELECT count(*) AS n FROM recvector.entity_vectors")
     if current != want:
-        if stored and not allow_dimension_change:
+        other = _count(plpy, f"SELECT count(*) AS n FROM recvector.entity_vectors WHERE vector_dims(embedding) <> {dims}")
+        if other and not allow_dimension_change:
             raise MappingError(
                 [Problem("$.embedding.dimensions",
-                         f"{stored} stored entity vectors are {current}; the mapping declares {dims} dimensions")],
+                         f"{other} stored entity vectors are {current}; the mapping declares {dims} dimensions")],
                 hint="Changing the vector size means embedding every entity again: "
                      "SELECT recvector.reembed('<mapping json>'::jsonb);")
-        plpy.execute("UPDATE recvector.rec_user_profiles SET embedding = NULL WHERE embedding IS NOT NULL")
-        plpy.execute(f"ALTER TABLE recvector.entity_vectors ALTER COLUMN embedding TYPE vector({dims})")
-        plpy.execute(f"ALTER TABLE recvector.rec_user_profiles ALTER COLUMN embedding TYPE vector({dims})")
-    plpy.execute(f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON recvector.entity_vectors "
-                 "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+        if other:
+            plpy.execute("DELETE FROM recvector.entity_vectors")
+    plpy.execute(plpy.prepare("SELECT recvector._ensure_storage($1) AS r", ["integer"]), [dims])
     if prev_model and prev_model != compiled_json["model_id"] and stored and not allow_dimension_change:
         plpy.warning(
             f"recvector: embedding model changed from {prev_model} to {compiled_json['model_id']}; "

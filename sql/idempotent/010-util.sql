@@ -99,3 +99,51 @@ END
 $$;
 COMMENT ON FUNCTION recvector._id_or_null(text, text) IS
   'Internal: the id when it is a valid value of the given type (the user id column''s), NULL otherwise.';
+
+-- Vector columns typed vector(D) and the HNSW cosine index: done by set_schema, and again by
+-- recvector.repair() after a pg_dump/restore (which restores data but not an extension table's
+-- altered column type or its index).
+CREATE OR REPLACE FUNCTION recvector._ensure_storage(dims integer)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb := '{}';
+    cur text;
+BEGIN
+    SELECT pg_catalog.format_type(atttypid, atttypmod) INTO cur FROM pg_catalog.pg_attribute
+    WHERE attrelid = 'recvector.entity_vectors'::regclass AND attname = 'embedding';
+    IF cur IS DISTINCT FROM format('vector(%s)', dims) THEN
+        IF EXISTS (SELECT 1 FROM recvector.entity_vectors WHERE vector_dims(embedding) <> dims) THEN
+            RAISE EXCEPTION 'stored entity vectors do not have % dimensions', dims
+                USING ERRCODE = 'data_exception', HINT = 'SELECT recvector.reembed(''<mapping json>''::jsonb);';
+        END IF;
+        UPDATE recvector.rec_user_profiles SET embedding = NULL
+        WHERE embedding IS NOT NULL AND vector_dims(embedding) <> dims;
+        EXECUTE format('ALTER TABLE recvector.entity_vectors ALTER COLUMN embedding TYPE vector(%s)', dims);
+        EXECUTE format('ALTER TABLE recvector.rec_user_profiles ALTER COLUMN embedding TYPE vector(%s)', dims);
+        result := result || jsonb_build_object('column_type', format('vector(%s)', dims));
+    END IF;
+    IF to_regclass('recvector.entity_vectors_embedding_hnsw') IS NULL THEN
+        CREATE INDEX entity_vectors_embedding_hnsw ON recvector.entity_vectors
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+        result := result || '{"hnsw_index": "created"}';
+    ELSE
+        result := result || '{"hnsw_index": "present"}';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recvector._ensure_storage(integer) IS
+  'Internal: types the vector columns vector(dims) and creates the HNSW cosine index if missing.';
+
+CREATE OR REPLACE FUNCTION recvector.repair()
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+BEGIN
+    RETURN recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+END
+$$;
+COMMENT ON FUNCTION recvector.repair() IS
+  'Restores what pg_dump/restore does not carry for an extension''s tables: the vector(D) column type and the HNSW index. Safe to run any time; returns what it did.';

@@ -97,27 +97,76 @@ CREATE OR REPLACE FUNCTION recvector._capture_interactions()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    m recvector.mapping := recvector._mapping();
-    q text := m.compiled -> 'sources' -> TG_ARGV[0] ->> 'trigger';
+    m recvector.mapping;
+    q text;
     evs recvector.interaction[];
+    st text;
+    msg text;
 BEGIN
-    IF q IS NULL THEN
-        RAISE WARNING 'recvector: trigger % on % names source "%", which the loaded mapping does not have; nothing recorded',
-            TG_NAME, TG_TABLE_NAME, TG_ARGV[0]
-            USING HINT = 'Run SELECT recvector.disable_auto_logging(); SELECT recvector.enable_auto_logging();';
-        RETURN NULL;
-    END IF;
-    -- The transition table "new_rows" is visible to this function's own queries only, so the rows
-    -- are mapped here and handed on as an array.
-    EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
-            || q || ') AS t'
-    INTO evs USING m.compiled -> 'params';
-    PERFORM recvector._ingest(evs);
+    -- The app's INSERT comes first: if recording fails for any reason, the rows are kept for
+    -- recvector.retry_failed() and the INSERT goes through (unless recvector.strict is on).
+    -- The block is a subtransaction, so a failure leaves no half-written counters behind.
+    BEGIN
+        m := recvector._mapping();
+        q := m.compiled -> 'sources' -> TG_ARGV[0] ->> 'trigger';
+        IF q IS NULL THEN
+            RAISE EXCEPTION 'trigger % on % names source "%", which the loaded mapping does not have',
+                TG_NAME, TG_TABLE_NAME, TG_ARGV[0] USING ERRCODE = 'undefined_object';
+        END IF;
+        -- The transition table "new_rows" is visible to this function's own queries only, so the
+        -- rows are mapped here and handed on as an array.
+        EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
+                || q || ') AS t'
+        INTO evs USING m.compiled -> 'params';
+        PERFORM recvector._ingest(evs);
+    EXCEPTION WHEN OTHERS THEN
+        IF coalesce(nullif(current_setting('recvector.strict', true), ''), 'off')::boolean THEN
+            RAISE;
+        END IF;
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        INSERT INTO recvector.failed_interactions (source, rows, error, error_code)
+        SELECT TG_ARGV[0], jsonb_agg(to_jsonb(r)), msg, st FROM new_rows AS r;
+        RAISE WARNING 'recvector: could not record the rows inserted into % (%); they are kept in recvector.failed_interactions', TG_TABLE_NAME, msg
+            USING HINT = 'Fix the cause, then SELECT recvector.retry_failed(); SET recvector.strict = on makes such inserts fail instead.';
+    END;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION recvector._capture_interactions() IS
-  'Internal: statement-level AFTER INSERT trigger body; maps the inserted rows (transition table) and records them in one pass.';
+  'Internal: statement-level AFTER INSERT trigger body; maps the inserted rows (transition table) and records them in one pass. On failure the rows go to recvector.failed_interactions and the app''s INSERT succeeds (unless recvector.strict = on).';
+
+CREATE OR REPLACE FUNCTION recvector.retry_failed(max_items integer DEFAULT 100)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    f record;
+    q text;
+    evs recvector.interaction[];
+    done integer := 0;
+BEGIN
+    FOR f IN SELECT * FROM recvector.failed_interactions ORDER BY id LIMIT max_items FOR UPDATE SKIP LOCKED LOOP
+        BEGIN
+            q := m.compiled -> 'sources' -> f.source ->> 'retry';
+            IF q IS NULL THEN
+                RAISE EXCEPTION 'source "%" is not in the loaded mapping', f.source USING ERRCODE = 'undefined_object';
+            END IF;
+            EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
+                    || q || ') AS t'
+            INTO evs USING m.compiled -> 'params', f.rows;
+            PERFORM recvector._ingest(evs);
+            DELETE FROM recvector.failed_interactions WHERE id = f.id;
+            done := done + 1;
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE recvector.failed_interactions SET attempts = attempts + 1, error = SQLERRM, error_code = SQLSTATE
+            WHERE id = f.id;
+        END;
+    END LOOP;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION recvector.retry_failed(integer) IS
+  'Records again the interactions kept in recvector.failed_interactions (oldest first, up to max_items batches); a batch that fails again stays with attempts and error updated. Returns the batches recorded.';
 
 CREATE OR REPLACE FUNCTION recvector.enable_auto_logging(source text DEFAULT NULL)
 RETURNS SETOF text

@@ -107,3 +107,23 @@ SELECT pg_catalog.pg_extension_config_dump('recvector.rec_entity_stats', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.events', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.queue', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.triggers', '');
+
+-- Interactions a trigger could not record (the app's INSERT went through): kept verbatim for
+-- recvector.retry_failed().
+CREATE TABLE recvector.failed_interactions (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source     text NOT NULL,
+    rows       jsonb NOT NULL,
+    error      text NOT NULL,
+    error_code text,
+    failed_at  timestamptz NOT NULL DEFAULT now(),
+    attempts   integer NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE recvector.failed_interactions IS
+  'Rows of mapped interaction tables whose recording failed inside the auto-logging trigger (the app''s INSERT still succeeded). Replayed by recvector.retry_failed().';
+SELECT pg_catalog.pg_extension_config_dump('recvector.failed_interactions', '');
+
+-- Identity sequences travel with their tables through pg_dump.
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.events', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.queue', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.failed_interactions', 'id'), '');
