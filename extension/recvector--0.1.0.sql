@@ -783,8 +783,10 @@ BEGIN
     IF v_pool IS NULL OR v_pool < 1 OR v_pool > 10000 THEN
         RAISE EXCEPTION 'candidate_pool must be between 1 and 10000, got %', v_pool USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_alpha IS NULL OR v_beta IS NULL OR v_alpha = 'NaN' OR v_beta = 'NaN' THEN
-        RAISE EXCEPTION 'alpha and beta must be numbers' USING ERRCODE = 'invalid_parameter_value';
+    IF v_alpha IS NULL OR v_beta IS NULL OR v_alpha IN ('NaN', 'Infinity', '-Infinity')
+       OR v_beta IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'alpha and beta must be finite numbers, got % and %', v_alpha, v_beta
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_pool := greatest(v_pool, rec_recommend.k);
 
@@ -1192,6 +1194,38 @@ rv.bootstrap(plpy, batch_size=batch_size, max_entities=None, commit=True)
 $$;
 COMMENT ON PROCEDURE recvector.bootstrap_resumable(integer) IS
   'Like recvector.bootstrap() but commits after every batch (CALL it outside a transaction block): interrupt it at any point and CALL it again to resume where it stopped.';
+
+-- ---- sql/idempotent/800-privileges.sql ----
+-- Role model (docs/reliability.md):
+--   * the schema is visible to every role, its tables to none but the owner;
+--   * serving functions (rec_recommend, rec_similar, recvector.log_interaction) and the trigger
+--     run as the extension owner (SECURITY DEFINER, fixed search_path) and are executable by PUBLIC,
+--     so an app role needs no privilege on RecVector's tables;
+--   * everything that changes configuration or does maintenance is revoked from PUBLIC: grant it
+--     to an admin or worker role explicitly.
+GRANT USAGE ON SCHEMA recvector TO PUBLIC;
+
+DO $privileges$
+DECLARE
+    fn regprocedure;
+    definer text[] := ARRAY['rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions'];
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+    LOOP
+        IF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) = ANY (definer)
+           AND (SELECT prolang FROM pg_catalog.pg_proc WHERE oid = fn) <> (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') THEN
+            EXECUTE format('ALTER ROUTINE %s SECURITY DEFINER', fn);
+        ELSIF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) <> ALL (definer) THEN
+            EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', fn);
+        END IF;
+    END LOOP;
+END
+$privileges$;
 
 -- ---- sql/idempotent/900-finalize.sql ----
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,

@@ -74,8 +74,10 @@ BEGIN
     IF v_pool IS NULL OR v_pool < 1 OR v_pool > 10000 THEN
         RAISE EXCEPTION 'candidate_pool must be between 1 and 10000, got %', v_pool USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_alpha IS NULL OR v_beta IS NULL OR v_alpha = 'NaN' OR v_beta = 'NaN' THEN
-        RAISE EXCEPTION 'alpha and beta must be numbers' USING ERRCODE = 'invalid_parameter_value';
+    IF v_alpha IS NULL OR v_beta IS NULL OR v_alpha IN ('NaN', 'Infinity', '-Infinity')
+       OR v_beta IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'alpha and beta must be finite numbers, got % and %', v_alpha, v_beta
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     v_pool := greatest(v_pool, rec_recommend.k);
 

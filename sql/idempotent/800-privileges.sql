@@ -1,0 +1,30 @@
+-- Role model (docs/reliability.md):
+--   * the schema is visible to every role, its tables to none but the owner;
+--   * serving functions (rec_recommend, rec_similar, recvector.log_interaction) and the trigger
+--     run as the extension owner (SECURITY DEFINER, fixed search_path) and are executable by PUBLIC,
+--     so an app role needs no privilege on RecVector's tables;
+--   * everything that changes configuration or does maintenance is revoked from PUBLIC: grant it
+--     to an admin or worker role explicitly.
+GRANT USAGE ON SCHEMA recvector TO PUBLIC;
+
+DO $privileges$
+DECLARE
+    fn regprocedure;
+    definer text[] := ARRAY['rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions'];
+BEGIN
+    FOR fn IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+    LOOP
+        IF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) = ANY (definer)
+           AND (SELECT prolang FROM pg_catalog.pg_proc WHERE oid = fn) <> (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') THEN
+            EXECUTE format('ALTER ROUTINE %s SECURITY DEFINER', fn);
+        ELSIF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) <> ALL (definer) THEN
+            EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', fn);
+        END IF;
+    END LOOP;
+END
+$privileges$;

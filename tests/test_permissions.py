@@ -1,0 +1,68 @@
+"""The role model: an app role recommends and logs but cannot read or change RecVector's data."""
+from __future__ import annotations
+
+import uuid
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from conftest import HOST, PORT, one
+
+
+@pytest.fixture
+def app_role(booted) -> Iterator[tuple[psycopg.Connection, psycopg.Connection]]:
+    role = f"rv_app_{uuid.uuid4().hex[:8]}"
+    booted.execute(f'CREATE ROLE "{role}" LOGIN')
+    booted.execute(f'GRANT SELECT, INSERT ON rental, inventory TO "{role}"')
+    booted.execute(f'GRANT USAGE ON SEQUENCE rental_rental_id_seq TO "{role}"')
+    db = one(booted, "SELECT current_database()")
+    conn = psycopg.connect(f"host={HOST} port={PORT} user={role} dbname={db}", autocommit=True)
+    try:
+        yield booted, conn
+    finally:
+        conn.close()
+        booted.execute(f'DROP OWNED BY "{role}"')
+        booted.execute(f'DROP ROLE "{role}"')
+
+
+def test_app_role_recommends_logs_and_inserts(app_role):
+    admin, app = app_role
+    assert len(app.execute("SELECT * FROM rec_recommend(1, 5)").fetchall()) == 5
+    assert len(app.execute("SELECT * FROM rec_similar(1, 5)").fetchall()) == 5
+    app.execute("SELECT recvector.log_interaction(1, 2, 'like')")
+    admin.execute("SELECT recvector.enable_auto_logging()")
+    app.execute("INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('2030-01-01', 1, 3, 1)")
+    assert one(admin, "SELECT interaction_count_since_update FROM recvector.rec_user_profiles WHERE user_id = '3'") == 1
+    assert one(admin, "SELECT count(*) FROM recvector.events WHERE user_id = '1'") == 1
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT * FROM recvector.mapping",
+    "SELECT * FROM recvector.rec_user_profiles",
+    "UPDATE recvector.rec_entity_stats SET popularity = 1e9",
+    "DELETE FROM recvector.queue",
+    "SELECT recvector.set_schema('{}')",
+    "SELECT recvector.bootstrap()",
+    "SELECT recvector.enable_auto_logging()",
+    "SELECT recvector.process_queue()",
+    "SELECT recvector.update_user_profile('1')",
+    "SELECT recvector.reembed()",
+    "SELECT recvector.embed(ARRAY['x'])",
+    "SELECT recvector._ingest(ARRAY[]::recvector.interaction[])",
+])
+def test_app_role_cannot_read_or_change_configuration(app_role, statement):
+    _, app = app_role
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute(statement)
+
+
+def test_serving_functions_are_definer_with_fixed_search_path(booted):
+    rows = booted.execute("""
+        SELECT p.oid::regprocedure::text, p.prosecdef, p.proconfig FROM pg_proc p
+        WHERE p.proname IN ('rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions')
+          AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'sql')""").fetchall()
+    assert len(rows) == 4
+    for fn, definer, config in rows:
+        assert definer, fn
+        assert config == ["search_path=recvector, public, pg_catalog, pg_temp"], fn
