@@ -1148,6 +1148,44 @@ $$;
 COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
   'Embeds the given entities again if their composed text changed (an entity upsert in the app), and deletes the vectors of ids no longer in the entity table. Returns counts and the missing ids.';
 
+CREATE OR REPLACE FUNCTION recvector._py_sync()
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+rv = GD.get("recvector")
+if rv is None:
+    import sys
+    _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    if _dir not in sys.path:
+        sys.path.insert(0, _dir)
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
+    if rv.__version__ != "0.1.0":
+        plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
+                   detail="loaded from %s" % rv.__file__,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
+    GD["recvector"] = rv
+return rv.sync(plpy)
+$$;
+COMMENT ON FUNCTION recvector._py_sync() IS 'Internal: PL/Python body of recvector.sync().';
+
+CREATE OR REPLACE FUNCTION recvector.sync()
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN recvector._py_sync();
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;
+COMMENT ON FUNCTION recvector.sync() IS
+  'Embeds only the entities whose composed text or model changed since they were embedded and deletes the vectors of entities that are gone; profiles are left to the queue. Returns counts (and provider calls for hosted providers).';
+
 CREATE OR REPLACE FUNCTION recvector.validate_schema(mapping jsonb)
 RETURNS TABLE (path text, problem text)
 LANGUAGE plpython3u AS $$

@@ -87,3 +87,41 @@ class DimensionMismatchError(EmbeddingError):
             provider=provider,
             hint="Set embedding.dimensions to the model's output size, then run recvector.reembed().",
         )
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+class APICallError(EmbeddingError):
+    """A hosted provider's HTTP call failed. ``retryable`` for 408/409/429/5xx and network errors."""
+
+    def __init__(self, message: str, *, provider: str, url: str, status: int | None = None,
+                 body: str | None = None, request_id: str | None = None, retry_after: float | None = None,
+                 retryable: bool | None = None, hint: str | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.body = body
+        self.request_id = request_id
+        self.retry_after = retry_after
+        if retryable is None:
+            retryable = status is None or status in RETRYABLE_STATUS
+        parts = [f"url={url}", f"status={status if status is not None else 'none'}"]
+        if request_id:
+            parts.append(f"request_id={request_id}")
+        if body:
+            parts.append(f"body={body[:300]}")
+        super().__init__(message, provider=provider, retryable=retryable, detail="; ".join(parts), hint=hint)
+
+
+class MissingAPIKeyError(EmbeddingError):
+    """No API key where the provider's configuration says to look."""
+
+    def __init__(self, *, provider: str, env: str, file: str | None) -> None:
+        where = f"the file {file} (embedding.api_key_file)" if file else f"the environment variable {env}"
+        super().__init__(
+            f"no API key for {provider}: {where} is not set",
+            provider=provider,
+            hint=(f"Put the key in {env} in the PostgreSQL server's environment (e.g. "
+                  "/etc/postgresql/15/main/environment, then restart), or set embedding.api_key_file to a file "
+                  "readable only by the postgres OS user. Keys are never stored in tables."),
+        )

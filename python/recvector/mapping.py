@@ -37,7 +37,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "full_refresh_every": 50,
     },
     "scoring": {"alpha": 1.0, "beta": 0.05, "candidate_pool": 100, "lambda": 0.7, "exploration": 0.0},
-    "embedding": {"provider": "local", "model": "all-MiniLM-L6-v2", "dimensions": 384, "batch_size": 32},
+    "embedding": {"provider": "local"},
+}
+
+# Model and size when the mapping names only the provider.
+PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "local": {"model": "all-MiniLM-L6-v2", "dimensions": 384, "batch_size": 32},
+    "openai": {"model": "text-embedding-3-small", "dimensions": 1536},
+    "gemini": {"model": "gemini-embedding-001", "dimensions": 768},
+    "huggingface": {"model": "sentence-transformers/all-MiniLM-L6-v2", "dimensions": 384},
 }
 
 # pg_type.typcategory values that each role accepts.
@@ -277,6 +285,9 @@ def with_defaults(doc: Mapping[str, Any]) -> dict[str, Any]:
         merged = dict(values)
         merged.update(out.get(section) or {})
         out[section] = merged
+    emb = out["embedding"]
+    for key, value in PROVIDER_DEFAULTS[emb["provider"]].items():
+        emb.setdefault(key, value)
     for i, f in enumerate(out["entities"]["features"]):
         f.setdefault("weight", 1.0)
         f.setdefault("label", f["name"].replace("_", " ").capitalize())

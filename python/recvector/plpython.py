@@ -265,7 +265,8 @@ def _delete_vectors(plpy: Any, ids: list[str]) -> None:
         plpy.execute(plan, [ids])
 
 
-def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, commit: bool) -> dict[str, Any]:
+def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, commit: bool,
+               profiles: bool = True) -> dict[str, Any]:
     started = time.monotonic()
     doc, compiled = _loaded(plpy)
     if batch_size is not None and not 1 <= batch_size <= 100000:
@@ -274,7 +275,7 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
     if max_entities is not None and max_entities < 0:
         raise RecVectorError(f"max_entities must not be negative, got {max_entities}")
     model = _model(doc["embedding"])
-    size = batch_size or int(doc["embedding"].get("batch_size", 32))
+    size = batch_size or int(doc["embedding"].get("batch_size") or model.max_batch_size)
 
     existing = {r["entity_id"]: r["fingerprint"]
                 for r in plpy.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
@@ -285,6 +286,8 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
     plpy.notice(f"recvector: {len(live)} entities: {up_to_date} up to date, {len(todo)} to embed, "
                 f"{len(gone)} removed (model {model.model_id})")
     todo_now = todo if max_entities is None else todo[:max_entities]
+    calls = getattr(model, "stats", None)
+    before = calls.as_dict() if calls else None
     done = _embed_and_store(plpy, model, todo_now, size, commit, progress=True)
 
     remaining = len(todo) - done
@@ -292,7 +295,12 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
         "entities": len(live), "embedded": done, "up_to_date": up_to_date, "removed": len(gone),
         "remaining": remaining, "model": model.model_id,
     }
-    if remaining:
+    if calls and before:
+        after = calls.as_dict()
+        result["provider_calls"] = {k: round(after[k] - before[k], 3) for k in after}
+    if not profiles:
+        pass
+    elif remaining:
         plpy.notice(f"recvector: {remaining} entities left to embed; profiles are built once all are embedded")
         result.update(entity_stats=None, profiles=None)
     else:
@@ -305,6 +313,12 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
             plpy.commit()
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+@_sql_errors
+def sync(plpy: Any) -> str:
+    """Embed only entities whose composed text or model changed; delete vectors of entities gone."""
+    return json.dumps(_bootstrap(plpy, None, None, False, profiles=False))
 
 
 @_sql_errors
@@ -326,7 +340,8 @@ def refresh_entities(plpy: Any, entity_ids: list[str] | None) -> str:
                              hint="Pass ids as they appear in the mapped entity table.") from None
     gone = sorted(set(ids) - live)
     _delete_vectors(plpy, gone)
-    done = _embed_and_store(plpy, model, todo, int(doc["embedding"].get("batch_size", 32)), False, progress=False)
+    done = _embed_and_store(plpy, model, todo, int(doc["embedding"].get("batch_size") or model.max_batch_size),
+                            False, progress=False)
     return json.dumps({"requested": len(ids), "embedded": done, "up_to_date": len(live) - len(todo),
                        "removed": len(gone), "missing": gone})
 
@@ -348,4 +363,4 @@ def reembed(plpy: Any, mapping: str | None = None) -> str:
     return json.dumps(_bootstrap(plpy, None, None, False))
 
 
-__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities"]
+__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities", "sync"]

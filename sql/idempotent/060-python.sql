@@ -148,6 +148,29 @@ $$;
 COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
   'Embeds the given entities again if their composed text changed (an entity upsert in the app), and deletes the vectors of ids no longer in the entity table. Returns counts and the missing ids.';
 
+CREATE OR REPLACE FUNCTION recvector._py_sync()
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+#PREAMBLE
+return rv.sync(plpy)
+$$;
+COMMENT ON FUNCTION recvector._py_sync() IS 'Internal: PL/Python body of recvector.sync().';
+
+CREATE OR REPLACE FUNCTION recvector.sync()
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN recvector._py_sync();
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;
+COMMENT ON FUNCTION recvector.sync() IS
+  'Embeds only the entities whose composed text or model changed since they were embedded and deletes the vectors of entities that are gone; profiles are left to the queue. Returns counts (and provider calls for hosted providers).';
+
 CREATE OR REPLACE FUNCTION recvector.validate_schema(mapping jsonb)
 RETURNS TABLE (path text, problem text)
 LANGUAGE plpython3u AS $$

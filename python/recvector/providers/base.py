@@ -29,15 +29,16 @@ class EmbeddingModel(ABC):
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]:
         """Embed at most ``max_batch_size`` texts."""
 
+    def check_dimensions(self, vectors: Sequence[Sequence[float]]) -> None:
+        for vec in vectors:
+            if len(vec) != self.dimensions:
+                raise DimensionMismatchError(provider=self.provider, expected=self.dimensions, got=len(vec))
+
     def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
         """Embed any number of texts, in batches within the provider's limit; checks dimensions
         before returning anything."""
         out: list[list[float]] = []
         for start in range(0, len(texts), self.max_batch_size):
-            batch = self._embed_batch(texts[start:start + self.max_batch_size], purpose)
-            for vec in batch:
-                if len(vec) != self.dimensions:
-                    raise DimensionMismatchError(provider=self.provider, expected=self.dimensions,
-                                                 got=len(vec))
-            out.extend(batch)
+            out.extend(self._embed_batch(texts[start:start + self.max_batch_size], purpose))
+        self.check_dimensions(out)
         return out
