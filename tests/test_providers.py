@@ -208,3 +208,26 @@ def test_sync_reembeds_only_what_changed(pagila, fake, key_file):
     assert summary["embedded"] == 3 and summary["up_to_date"] == 997
     assert len(fake.requests) == 1 and len(_inputs(fake.requests[0])) == 3
     assert all("Restored in 4K." in t for t in _inputs(fake.requests[0]))
+
+
+def test_entity_sync_triggers_queue_changes_and_the_worker_reembeds_them(pagila, fake, key_file):
+    _load(pagila, fake, key_file, "openai")
+    one(pagila, "SELECT recvector.bootstrap()")
+    added = [r[0] for r in pagila.execute("SELECT recvector.enable_entity_sync()")]
+    assert added == ["recvector_entities_insert on film", "recvector_entities_update on film",
+                     "recvector_entities_delete on film"]
+    fake.reset()
+    pagila.execute("UPDATE film SET description = 'A calm film about tides' WHERE film_id IN (7, 8)")
+    pagila.execute("UPDATE film SET rental_rate = rental_rate + 1 WHERE film_id = 9")  # text unchanged
+    pagila.execute("INSERT INTO film (film_id, title, language_id, fulltext) VALUES (5001, 'NEW ARRIVAL', 1, '')")
+    assert sorted(r[0] for r in pagila.execute("SELECT key FROM recvector.queue WHERE kind = 'entity'")) == \
+        ["5001", "7", "8", "9"]
+    assert fake.requests == []  # nothing on the app's path
+    assert one(pagila, "SELECT recvector.process_queue()") == 4
+    assert len(fake.requests) == 1 and len(_inputs(fake.requests[0])) == 3  # 7, 8 and the new film; not 9
+    assert one(pagila, "SELECT count(*) FROM recvector.entity_vectors WHERE entity_id = '5001'") == 1
+    pagila.execute("DELETE FROM film WHERE film_id = 5001")
+    assert one(pagila, "SELECT recvector.process_queue()") == 1
+    assert one(pagila, "SELECT count(*) FROM recvector.entity_vectors WHERE entity_id = '5001'") == 0
+    assert len([r for r in pagila.execute("SELECT recvector.disable_entity_sync()")]) == 3
+    assert one(pagila, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'recvector_entities%'") == 0

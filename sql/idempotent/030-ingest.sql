@@ -271,6 +271,8 @@ DECLARE
     fallback double precision := (m.compiled -> 'aggregation' ->> 'time_fallback_seconds')::double precision;
     r record;
     done integer := 0;
+    entity_ids bigint[];
+    entity_keys text[];
 BEGIN
     IF max_items IS NULL OR max_items < 1 THEN
         RAISE EXCEPTION 'max_items must be a positive integer, got %', max_items USING ERRCODE = 'invalid_parameter_value';
@@ -282,6 +284,21 @@ BEGIN
       AND p.last_updated < now() - make_interval(secs => fallback)
     ORDER BY p.user_id
     ON CONFLICT (kind, key) DO NOTHING;
+
+    -- Queued entities (recvector.enable_entity_sync) are re-embedded together, in one call.
+    SELECT array_agg(q.id), array_agg(q.key) INTO entity_ids, entity_keys
+    FROM (SELECT q.id, q.key FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5
+          ORDER BY q.id LIMIT max_items FOR UPDATE SKIP LOCKED) AS q;
+    IF entity_ids IS NOT NULL THEN
+        BEGIN
+            EXECUTE 'SELECT recvector.refresh_entities($1)' USING entity_keys;
+            DELETE FROM recvector.queue WHERE id = ANY (entity_ids);
+            done := done + cardinality(entity_ids);
+        EXCEPTION WHEN OTHERS THEN
+            UPDATE recvector.queue SET attempts = attempts + 1, last_error = SQLERRM WHERE id = ANY (entity_ids);
+            RAISE WARNING 'recvector: re-embedding % queued entities failed: %', cardinality(entity_ids), SQLERRM;
+        END;
+    END IF;
 
     FOR r IN SELECT q.id, q.key FROM recvector.queue AS q
              WHERE q.kind = 'profile' AND q.attempts < 5
@@ -299,4 +316,72 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recvector.process_queue(integer) IS
-  'Drains up to max_items queued profile recomputes (FOR UPDATE SKIP LOCKED, so several workers can run), after queuing users past the time fallback. Failed items stay with attempts and last_error (given up after 5). Returns the number done. Schedule it with pg_cron or run `recvector worker`.';
+  'Drains up to max_items queued entities (re-embedded in one call) and up to max_items queued profile recomputes (FOR UPDATE SKIP LOCKED, so several workers can run), after queuing users past the time fallback. Failed items stay with attempts and last_error (given up after 5). Returns the number done. Schedule it with pg_cron or run `recvector worker`.';
+
+-- Opt-in entity sync: statement-level triggers on the mapped entity table queue the ids of
+-- inserted, updated and deleted rows; recvector.process_queue() re-embeds them (only when their
+-- composed text changed) and drops the vectors of deleted ones.
+CREATE OR REPLACE FUNCTION recvector._capture_entities()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    id_column text := TG_ARGV[0];
+BEGIN
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            EXECUTE format('INSERT INTO recvector.queue (kind, key) SELECT DISTINCT ''entity'', CAST(r.%I AS text) '
+                           'FROM old_rows AS r ORDER BY 2 ON CONFLICT (kind, key) DO NOTHING', id_column);
+        ELSE
+            EXECUTE format('INSERT INTO recvector.queue (kind, key) SELECT DISTINCT ''entity'', CAST(r.%I AS text) '
+                           'FROM new_rows AS r ORDER BY 2 ON CONFLICT (kind, key) DO NOTHING', id_column);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        IF coalesce(nullif(current_setting('recvector.strict', true), ''), 'off')::boolean THEN
+            RAISE;
+        END IF;
+        RAISE WARNING 'recvector: could not queue changed entities of % (%); run SELECT recvector.sync()', TG_TABLE_NAME, SQLERRM;
+    END;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION recvector._capture_entities() IS
+  'Internal: statement-level trigger body on the entity table; queues the ids of inserted, updated or deleted entities for re-embedding.';
+
+CREATE OR REPLACE FUNCTION recvector.enable_entity_sync()
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    tbl text := m.document -> 'entities' ->> 'table';
+    rel regclass;
+    ev record;
+BEGIN
+    IF position('.' IN tbl) = 0 THEN
+        tbl := 'public.' || tbl;
+    END IF;
+    rel := format('%I.%I', split_part(tbl, '.', 1), substr(tbl, length(split_part(tbl, '.', 1)) + 2))::regclass;
+    FOR ev IN SELECT * FROM (VALUES ('insert', 'INSERT', 'NEW TABLE AS new_rows'),
+                                    ('update', 'UPDATE', 'NEW TABLE AS new_rows'),
+                                    ('delete', 'DELETE', 'OLD TABLE AS old_rows')) AS v(name, op, ref) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'recvector_entities_' || ev.name) THEN
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT '
+                           'EXECUTE FUNCTION recvector._capture_entities(%L)',
+                           'recvector_entities_' || ev.name, ev.op, rel, ev.ref, m.document -> 'entities' ->> 'id');
+        END IF;
+        INSERT INTO recvector.triggers (source, table_oid, trigger_name)
+        VALUES ('entities:' || ev.name, rel, 'recvector_entities_' || ev.name)
+        ON CONFLICT (source) DO UPDATE SET table_oid = excluded.table_oid, trigger_name = excluded.trigger_name;
+        RETURN NEXT format('recvector_entities_%s on %s', ev.name, rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recvector.enable_entity_sync() IS
+  'Opt-in: adds statement-level triggers on the mapped entity table that queue inserted, updated and deleted entities; recvector.process_queue() re-embeds those whose text changed. Changes in related feature tables are found by recvector.sync().';
+
+CREATE OR REPLACE FUNCTION recvector.disable_entity_sync()
+RETURNS SETOF text
+LANGUAGE sql AS $$
+    SELECT recvector.disable_auto_logging(source) FROM recvector.triggers
+    WHERE source LIKE 'entities:%' ORDER BY source
+$$;
+COMMENT ON FUNCTION recvector.disable_entity_sync() IS 'Removes the entity-sync triggers. Returns the triggers removed.';
