@@ -135,6 +135,17 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('re
 -- ---- sql/idempotent/010-util.sql ----
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
+-- Every routine RecVector defines: those in its schema and the rec_* functions in the schema it
+-- was installed into (the same set as an extension install's members).
+CREATE OR REPLACE FUNCTION recvector._routines()
+RETURNS TABLE (fn regprocedure)
+LANGUAGE sql STABLE AS $$
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'recvector'::regnamespace
+       OR (p.pronamespace = '@extschema@'::regnamespace AND p.proname IN ('rec_recommend', 'rec_similar'))
+$$;
+COMMENT ON FUNCTION recvector._routines() IS 'Internal: every routine RecVector defines (for privileges and search paths).';
+
 CREATE OR REPLACE FUNCTION recvector._mapping()
 RETURNS recvector.mapping
 LANGUAGE plpgsql STABLE AS $$
@@ -691,9 +702,12 @@ BEGIN
     ON CONFLICT (kind, key) DO NOTHING;
 
     -- Queued entities (recvector.enable_entity_sync) are re-embedded together, in one call.
-    SELECT array_agg(q.id), array_agg(q.key) INTO entity_ids, entity_keys
-    FROM (SELECT q.id, q.key FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5
-          ORDER BY q.id LIMIT max_items FOR UPDATE SKIP LOCKED) AS q;
+    IF to_regprocedure('recvector.refresh_entities(text[])') IS NOT NULL THEN
+        SELECT array_agg(q.id), array_agg(q.key) INTO entity_ids, entity_keys
+        FROM (SELECT q.id, q.key FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5
+              ORDER BY q.id LIMIT max_items FOR UPDATE SKIP LOCKED) AS q;
+    END IF;
+    -- (Without PL/Python, in a plain-SQL install, `recvector worker` embeds them outside the database.)
     IF entity_ids IS NOT NULL THEN
         BEGIN
             EXECUTE 'SELECT recvector.refresh_entities($1)' USING entity_keys;
@@ -1333,13 +1347,7 @@ DECLARE
     fn regprocedure;
     definer text[] := ARRAY['rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions'];
 BEGIN
-    FOR fn IN
-        SELECT p.oid::regprocedure
-        FROM pg_catalog.pg_proc p
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
-    LOOP
+    FOR fn IN SELECT r.fn FROM recvector._routines() AS r LOOP
         IF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) = ANY (definer)
            AND (SELECT prolang FROM pg_catalog.pg_proc WHERE oid = fn) <> (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') THEN
             EXECUTE format('ALTER ROUTINE %s SECURITY DEFINER', fn);
@@ -1366,10 +1374,7 @@ BEGIN
     WHERE e.extname = 'vector';
     FOR fn IN
         SELECT p.oid::regprocedure
-        FROM pg_catalog.pg_proc p
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+        FROM pg_catalog.pg_proc p JOIN recvector._routines() AS r ON r.fn = p.oid
         WHERE p.prokind <> 'p'
           AND NOT (p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') AND p.provolatile = 'i')
     LOOP

@@ -34,8 +34,9 @@ def _out(args: argparse.Namespace, value: Any, text: str) -> None:
 
 def cmd_install(args: argparse.Namespace) -> int:
     with _client(args) as c:
-        version = c.install()
-        result: dict[str, Any] = {"extension": "recvector", "version": version}
+        version = c.install(plain=args.plain, schema=args.schema)
+        result: dict[str, Any] = {"extension": "recvector", "version": version,
+                                  "mode": "plain SQL, Python outside the database" if args.plain else "extension"}
         if args.mapping:
             result["mapping"] = c.set_schema(Path(args.mapping).read_text(encoding="utf-8"))
         _out(args, result, f"recvector {version} installed" + (" and mapping loaded" if args.mapping else ""))
@@ -52,6 +53,13 @@ def cmd_set_schema(args: argparse.Namespace) -> int:
             return 1 if problems else 0
         summary = c.set_schema(text)
         _out(args, summary, f"mapping loaded: {json.dumps(summary)}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        summary = c.sync()
+        _out(args, summary, f"sync: {json.dumps(summary)}")
     return 0
 
 
@@ -84,7 +92,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         total = 0
         if args.once:
             while True:
-                done = c.process_queue(args.batch)
+                done = c.drain_entities(args.batch) + c.process_queue(args.batch)
                 total += done
                 if done < args.batch:
                     break
@@ -113,7 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("install", parents=[common], help="CREATE EXTENSION recvector (and load a mapping)")
     s.add_argument("--mapping", help="mapping file to load after installing")
+    s.add_argument("--plain", action="store_true",
+                   help="install as plain SQL without PL/Python (managed PostgreSQL); this CLI then embeds")
+    s.add_argument("--schema", default="public", help="schema for rec_recommend and rec_similar (with --plain)")
     s.set_defaults(fn=cmd_install)
+
+    s = sub.add_parser("sync", parents=[common], help="embed only entities whose text changed; drop deleted ones")
+    s.set_defaults(fn=cmd_sync)
 
     s = sub.add_parser("set-schema", parents=[common], help="load (or --check) a mapping file")
     s.add_argument("mapping")

@@ -21,8 +21,12 @@ class Recommendation:
 class Client:
     """Calls RecVector's SQL functions over one psycopg connection (autocommit)."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, dsn: str = "",
+                 on_notice: Callable[[str], None] | None = None) -> None:
         self.conn = conn
+        self.dsn = dsn
+        self.on_notice = on_notice
+        self._in_db: bool | None = None
 
     @classmethod
     def connect(cls, dsn: str = "", *, on_notice: Callable[[str], None] | None = None, **kwargs: Any) -> "Client":
@@ -33,7 +37,26 @@ class Client:
                                  hint="Pass --dsn 'host=... dbname=... user=...' or set RECVECTOR_DSN.") from None
         if on_notice is not None:
             conn.add_notice_handler(lambda d: on_notice(d.message_primary or ""))
-        return cls(conn)
+        return cls(conn, dsn, on_notice)
+
+    # -- in-database (PL/Python) or out-of-database mode ------------------------------------
+    def in_database(self) -> bool:
+        """True when the database runs the Python side itself (the extension with PL/Python);
+        False for a plain-SQL install, where this client runs it (recvector.outside)."""
+        if self._in_db is None:
+            from . import outside
+
+            self._in_db = outside.in_database(self.conn)
+        return self._in_db
+
+    def _outside(self, fn_name: str, *args: Any, **kwargs: Any) -> Any:
+        from . import outside
+
+        with psycopg.connect(self.dsn) as conn:
+            try:
+                return getattr(outside, fn_name)(conn, *args, on_notice=self.on_notice, **kwargs)
+            except psycopg.Error as e:
+                raise _wrap(e) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -58,29 +81,58 @@ class Client:
         return rows[0][0] if rows else None
 
     def extension_schema(self) -> str:
-        schema = self._one("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                           "WHERE e.extname = 'recvector'")
+        schema = self._one("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                           "WHERE p.proname = 'rec_recommend' ORDER BY n.nspname = 'public' DESC LIMIT 1")
         if schema is None:
-            raise RecVectorError("the recvector extension is not installed in this database",
-                                 hint="Run: CREATE EXTENSION recvector CASCADE;  (or `recvector install`)")
+            raise RecVectorError("RecVector is not installed in this database",
+                                 hint="Run: CREATE EXTENSION recvector CASCADE;  (or `recvector install`, "
+                                      "or `recvector install --plain` where PL/Python is not available)")
         return schema
 
     # -- the API ------------------------------------------------------------------------------
-    def install(self) -> str:
+    def install(self, *, plain: bool = False, schema: str = "public") -> str:
+        """CREATE EXTENSION recvector CASCADE, or with ``plain`` the plain-SQL install for databases
+        without PL/Python or custom extensions (managed PostgreSQL)."""
+        if plain:
+            from . import outside
+
+            try:
+                return outside.install_plain(self.conn, schema)
+            except psycopg.Error as e:
+                raise _wrap(e) from None
         self._rows("CREATE EXTENSION IF NOT EXISTS recvector CASCADE")
         return self._one("SELECT extversion FROM pg_extension WHERE extname = 'recvector'")
 
     def set_schema(self, mapping: dict[str, Any] | str) -> dict[str, Any]:
         text = mapping if isinstance(mapping, str) else json.dumps(mapping)
+        if not self.in_database():
+            return self._outside("set_schema", text)
         return self._one("SELECT recvector.set_schema(%s::jsonb)", (text,))
 
     def validate_schema(self, mapping: dict[str, Any] | str) -> list[tuple[str, str]]:
         text = mapping if isinstance(mapping, str) else json.dumps(mapping)
+        if not self.in_database():
+            from .mapping import mapping_problems
+            from .outside import PsycopgPlpy
+            from .plpython import _query
+
+            return [(p.path, p.message) for p in mapping_problems(text, _query(PsycopgPlpy(self.conn)))]
         return [(p, m) for p, m in self._rows("SELECT path, problem FROM recvector.validate_schema(%s::jsonb)", (text,))]
+
+    def sync(self) -> dict[str, Any]:
+        if not self.in_database():
+            return self._outside("sync")
+        return self._one("SELECT recvector.sync()")
+
+    def drain_entities(self, max_items: int = 100) -> int:
+        """Out-of-database mode: embed entities queued by the entity-sync triggers."""
+        return 0 if self.in_database() else int(self._outside("drain_entities", max_items))
 
     def bootstrap(self, *, batch_size: int | None = None, resumable: bool = True) -> dict[str, Any] | None:
         """Embed what is new or changed and build stats and profiles. ``resumable`` commits per batch
         (CALL recvector.bootstrap_resumable), so an interrupted run continues where it stopped."""
+        if not self.in_database():
+            return self._outside("bootstrap", batch_size)
         if resumable:
             self._rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
             return None
@@ -114,6 +166,7 @@ class Client:
         self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
 
     def process_queue(self, max_items: int = 100) -> int:
+        """Profile recomputes (and, in-database, queued entities) in SQL; see also drain_entities."""
         return int(self._one("SELECT recvector.process_queue(%s)", (max_items,)))
 
     def worker(self, *, interval: float = 1.0, max_items: int = 100,
@@ -122,7 +175,7 @@ class Client:
         import time
 
         while not stop():
-            done = self.process_queue(max_items)
+            done = self.drain_entities(max_items) + self.process_queue(max_items)
             yield done
             if done < max_items:
                 time.sleep(interval)

@@ -323,6 +323,10 @@ def sync(plpy: Any) -> str:
 
 @_sql_errors
 def refresh_entities(plpy: Any, entity_ids: list[str] | None) -> str:
+    return json.dumps(_refresh_entities(plpy, entity_ids))
+
+
+def _refresh_entities(plpy: Any, entity_ids: list[str] | None) -> dict[str, Any]:
     """Embed the named entities again if their text changed; drop vectors of ids no longer in the table."""
     if entity_ids is None:
         raise RecVectorError("entity_ids must not be NULL", hint="Pass an array of entity ids.")
@@ -342,8 +346,8 @@ def refresh_entities(plpy: Any, entity_ids: list[str] | None) -> str:
     _delete_vectors(plpy, gone)
     done = _embed_and_store(plpy, model, todo, int(doc["embedding"].get("batch_size") or model.max_batch_size),
                             False, progress=False)
-    return json.dumps({"requested": len(ids), "embedded": done, "up_to_date": len(live) - len(todo),
-                       "removed": len(gone), "missing": gone})
+    return {"requested": len(ids), "embedded": done, "up_to_date": len(live) - len(todo),
+            "removed": len(gone), "missing": gone}
 
 
 @_sql_errors

@@ -1,5 +1,16 @@
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
+-- Every routine RecVector defines: those in its schema and the rec_* functions in the schema it
+-- was installed into (the same set as an extension install's members).
+CREATE OR REPLACE FUNCTION recvector._routines()
+RETURNS TABLE (fn regprocedure)
+LANGUAGE sql STABLE AS $$
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+    WHERE p.pronamespace = 'recvector'::regnamespace
+       OR (p.pronamespace = '@extschema@'::regnamespace AND p.proname IN ('rec_recommend', 'rec_similar'))
+$$;
+COMMENT ON FUNCTION recvector._routines() IS 'Internal: every routine RecVector defines (for privileges and search paths).';
+
 CREATE OR REPLACE FUNCTION recvector._mapping()
 RETURNS recvector.mapping
 LANGUAGE plpgsql STABLE AS $$

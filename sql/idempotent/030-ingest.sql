@@ -286,9 +286,12 @@ BEGIN
     ON CONFLICT (kind, key) DO NOTHING;
 
     -- Queued entities (recvector.enable_entity_sync) are re-embedded together, in one call.
-    SELECT array_agg(q.id), array_agg(q.key) INTO entity_ids, entity_keys
-    FROM (SELECT q.id, q.key FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5
-          ORDER BY q.id LIMIT max_items FOR UPDATE SKIP LOCKED) AS q;
+    IF to_regprocedure('recvector.refresh_entities(text[])') IS NOT NULL THEN
+        SELECT array_agg(q.id), array_agg(q.key) INTO entity_ids, entity_keys
+        FROM (SELECT q.id, q.key FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5
+              ORDER BY q.id LIMIT max_items FOR UPDATE SKIP LOCKED) AS q;
+    END IF;
+    -- (Without PL/Python, in a plain-SQL install, `recvector worker` embeds them outside the database.)
     IF entity_ids IS NOT NULL THEN
         BEGIN
             EXECUTE 'SELECT recvector.refresh_entities($1)' USING entity_keys;

@@ -12,13 +12,7 @@ DECLARE
     fn regprocedure;
     definer text[] := ARRAY['rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions'];
 BEGIN
-    FOR fn IN
-        SELECT p.oid::regprocedure
-        FROM pg_catalog.pg_proc p
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
-    LOOP
+    FOR fn IN SELECT r.fn FROM recvector._routines() AS r LOOP
         IF (SELECT proname FROM pg_catalog.pg_proc WHERE oid = fn) = ANY (definer)
            AND (SELECT prolang FROM pg_catalog.pg_proc WHERE oid = fn) <> (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') THEN
             EXECUTE format('ALTER ROUTINE %s SECURITY DEFINER', fn);

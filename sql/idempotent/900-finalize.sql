@@ -13,10 +13,7 @@ BEGIN
     WHERE e.extname = 'vector';
     FOR fn IN
         SELECT p.oid::regprocedure
-        FROM pg_catalog.pg_proc p
-        JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-             AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-        JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid AND x.extname = 'recvector'
+        FROM pg_catalog.pg_proc p JOIN recvector._routines() AS r ON r.fn = p.oid
         WHERE p.prokind <> 'p'
           AND NOT (p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql') AND p.provolatile = 'i')
     LOOP
