@@ -46,6 +46,9 @@ class OpenAIEmbeddingModel(HostedEmbeddingModel):
                                retry_after=_retry_after(e.response.headers) if e.response is not None else None) from None
         except openai.APIConnectionError as e:  # includes timeouts
             raise APICallError(f"openai request failed: {e}", provider=self.provider, url=url) from None
+        except ValueError:  # the package could not parse the body as JSON
+            raise APICallError("openai returned a body that is not JSON", provider=self.provider, url=url,
+                               status=200, retryable=False) from None
         except openai.APIResponseValidationError as e:
             raise APICallError(f"openai returned an unexpected body: {e}", provider=self.provider, url=url,
                                status=200, retryable=False) from None
