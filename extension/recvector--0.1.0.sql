@@ -1026,7 +1026,10 @@ COMMENT ON FUNCTION @extschema@.rec_similar(bigint, integer) IS 'Integer-id form
 -- Each recvector._py_* body runs the same preamble: put this version's Python library directory on
 -- sys.path (installed by `make install` with pip --target), check its version, cache the module in GD.
 -- The public functions are thin PL/pgSQL wrappers that re-raise errors without PL/Python's
--- "plpy.Error: " prefix, keeping SQLSTATE, DETAIL and HINT.
+-- "plpy.Error: " prefix, keeping SQLSTATE, DETAIL and HINT. scripts/build_sql.py expands each
+--   --@python recvector.<name>(<args>) RETURNS <type>
+--   --@call <python expression>
+-- into the PL/Python function recvector._py_<name> and its recvector.<name> wrapper.
 
 CREATE OR REPLACE FUNCTION recvector._py_library_dir()
 RETURNS text

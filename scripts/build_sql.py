@@ -41,6 +41,43 @@ if rv is None:
     GD["recvector"] = rv'''
 
 
+PY_MARKER = re.compile(r"^--@python recvector\.(\w+)\(([^)]*)\) RETURNS (\S+)\n--@call (.+)$", re.M)
+
+
+def expand_python_functions(text: str) -> str:
+    """--@python/--@call markers -> the PL/Python body recvector._py_<name> and a PL/pgSQL wrapper
+    recvector.<name> that re-raises its errors without the "plpy.Error: " prefix."""
+
+    def repl(m: re.Match[str]) -> str:
+        name, args, returns, call = m.groups()
+        params = [a.strip() for a in args.split(",") if a.strip()]
+        names = ", ".join(p.split()[0] for p in params)
+        types = ", ".join(p.split()[1] for p in params)
+        bare = ", ".join(re.sub(r"\s+DEFAULT\s+.*$", "", p) for p in params)
+        return f"""CREATE OR REPLACE FUNCTION recvector._py_{name}({bare})
+RETURNS {returns}
+LANGUAGE plpython3u AS $$
+#PREAMBLE
+return {call}
+$$;
+COMMENT ON FUNCTION recvector._py_{name}({types}) IS 'Internal: PL/Python body of recvector.{name}().';
+
+CREATE OR REPLACE FUNCTION recvector.{name}({args})
+RETURNS {returns}
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN recvector._py_{name}({names});
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;"""
+
+    return PY_MARKER.sub(repl, text)
+
+
 def vkey(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in v.split("."))
 
@@ -61,7 +98,7 @@ def incremental(after: str | None, upto: str) -> list[Path]:
 def render(files: list[Path], version: str, header: str) -> str:
     parts = [header]
     for p in files:
-        text = p.read_text(encoding="utf-8")
+        text = expand_python_functions(p.read_text(encoding="utf-8"))
         text = text.replace("#PREAMBLE", PREAMBLE).replace("@VERSION@", version)
         parts.append(f"-- ---- {p.relative_to(ROOT)} ----\n{text.rstrip()}\n")
     return "\n".join(parts)
