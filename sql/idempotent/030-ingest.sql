@@ -5,11 +5,11 @@
 -- Lock order (documented in docs/reliability.md): profile rows in user_id order, then entity stat
 -- rows in entity_id order, then queue rows in user_id order.
 
-CREATE OR REPLACE FUNCTION recvector._ingest(evs recvector.interaction[])
+CREATE OR REPLACE FUNCTION recvector._ingest(evs recvector.interaction[], mapping recvector.mapping DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    m recvector.mapping := recvector._mapping();
+    m recvector.mapping := coalesce(mapping, recvector._mapping());
     strategy text := m.document -> 'aggregation' ->> 'strategy';
     threshold integer := (m.document -> 'aggregation' ->> 'batch_threshold')::integer;
     refresh_every integer := (m.document -> 'aggregation' ->> 'full_refresh_every')::integer;
@@ -90,8 +90,8 @@ BEGIN
     RETURN cardinality(evs);
 END
 $$;
-COMMENT ON FUNCTION recvector._ingest(recvector.interaction[]) IS
-  'Internal: records interactions set-based: user counters, entity stats, then the incremental nudge or a queued full recompute.';
+COMMENT ON FUNCTION recvector._ingest(recvector.interaction[], recvector.mapping) IS
+  'Internal: records interactions set-based: user counters, entity stats, then the incremental nudge or a queued full recompute (mapping: the loaded mapping row when the caller has read it already).';
 
 CREATE OR REPLACE FUNCTION recvector._capture_interactions()
 RETURNS trigger
@@ -118,7 +118,7 @@ BEGIN
         EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
                 || q || ') AS t'
         INTO evs USING m.compiled -> 'params';
-        PERFORM recvector._ingest(evs);
+        PERFORM recvector._ingest(evs, m);
     EXCEPTION WHEN OTHERS THEN
         IF coalesce(nullif(current_setting('recvector.strict', true), ''), 'off')::boolean THEN
             RAISE;
@@ -154,7 +154,7 @@ BEGIN
             EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
                     || q || ') AS t'
             INTO evs USING m.compiled -> 'params', f.rows;
-            PERFORM recvector._ingest(evs);
+            PERFORM recvector._ingest(evs, m);
             DELETE FROM recvector.failed_interactions WHERE id = f.id;
             done := done + 1;
         EXCEPTION WHEN OTHERS THEN
@@ -247,7 +247,7 @@ BEGIN
     END IF;
     INSERT INTO recvector.events (user_id, entity_id, kind, weight, occurred_at)
     VALUES (user_id, entity_id, kind, w, occurred_at);
-    PERFORM recvector._ingest(ARRAY[ROW(user_id, entity_id, kind, w, occurred_at)::recvector.interaction]);
+    PERFORM recvector._ingest(ARRAY[ROW(user_id, entity_id, kind, w, occurred_at)::recvector.interaction], m);
 END
 $$;
 COMMENT ON FUNCTION recvector.log_interaction(text, text, text, timestamptz, double precision) IS
