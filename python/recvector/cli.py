@@ -87,6 +87,28 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        rows = c.evaluate(args.k, args.max_users, **{"lambda": args.lambda_, "alpha": args.alpha, "beta": args.beta,
+                                                     "seed": args.seed})
+        head = f"{'method':<12}{'users':>7}{'recall@' + str(args.k):>11}{'ndcg':>8}{'mrr':>8}{'coverage':>10}{'ILS':>8}{'pop.bias':>10}"
+        lines = [head] + [f"{r['method']:<12}{r['users']:>7}{r['recall']:>11.3f}{r['ndcg']:>8.3f}{r['mrr']:>8.3f}"
+                          f"{r['coverage']:>10.3f}{(r['intra_list_similarity'] or 0):>8.3f}{(r['popularity_bias'] or 0):>10.3f}"
+                          for r in rows]
+        _out(args, rows, "\n".join(lines))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        rows = c.explain(args.user_id, args.k, args.lambda_)
+        lines = [f"{r['rank']:>3}. {r['entity_id']:<12} score {r['score']:.3f} (similarity {r['similarity']:.3f}, "
+                 f"popularity {r['popularity_term']:.3f}, MMR -{r['mmr_penalty']:.3f}) because of "
+                 + ", ".join(b["entity_id"] for b in r["because"]) for r in rows]
+        _out(args, rows, "\n".join(lines))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     with _client(args) as c:
         total = 0
@@ -153,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("entity_id")
     s.add_argument("-k", type=int, default=10)
     s.set_defaults(fn=cmd_similar)
+
+    s = sub.add_parser("evaluate", parents=[common], help="offline evaluation on the database's own history")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--max-users", type=int, default=None)
+    s.add_argument("--lambda", dest="lambda_", type=float)
+    s.add_argument("--alpha", type=float)
+    s.add_argument("--beta", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("explain", parents=[common], help="a user's recommendations with their score parts and reasons")
+    s.add_argument("user_id")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--lambda", dest="lambda_", type=float)
+    s.set_defaults(fn=cmd_explain)
 
     s = sub.add_parser("worker", parents=[common], help="drain the profile queue (instead of pg_cron)")
     s.add_argument("--interval", type=float, default=1.0, help="seconds to sleep when the queue is empty")

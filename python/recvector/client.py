@@ -162,6 +162,19 @@ class Client:
         """Re-embed entities whose row in the application's table was inserted or changed."""
         return self._one("SELECT recvector.refresh_entities(%s::text[])", ([str(i) for i in entity_ids],))
 
+    def evaluate(self, k: int = 10, max_users: int | None = None, **options: Any) -> list[dict[str, Any]]:
+        """recvector.evaluate(): RecVector beside a popularity and a random baseline on the app's history."""
+        named = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(n), sql.Literal(v))
+                                 for n, v in options.items() if v is not None)
+        q = sql.SQL("SELECT * FROM recvector.evaluate({}, {}{})").format(sql.Literal(k), sql.Literal(max_users), named)
+        cols = ["method", "users", "recall", "ndcg", "mrr", "coverage", "intra_list_similarity", "popularity_bias"]
+        return [dict(zip(cols, r)) for r in self._rows(q)]
+
+    def explain(self, user_id: Any, k: int = 10, lambda_: float | None = None) -> list[dict[str, Any]]:
+        cols = ["rank", "entity_id", "score", "similarity", "popularity_term", "exploration_term", "mmr_penalty", "because"]
+        rows = self._rows("SELECT * FROM recvector.explain(%s::text, %s, %s)", (str(user_id), k, lambda_))
+        return [dict(zip(cols, r)) for r in rows]
+
     def update_user_profile(self, user_id: Any) -> None:
         self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
 

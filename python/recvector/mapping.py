@@ -484,9 +484,13 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
 
     ev_cols = "user_id, entity_id, kind, weight, occurred_at"
     events = "\"recvector\".\"events\""
-    hist_parts = [f"({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf} ORDER BY {ts} DESC LIMIT $3)"
+    # $5: an optional cutoff (only interactions before it: evaluation builds profiles "as of" a time).
+    cut = "($5::timestamptz IS NULL OR {t} < $5::timestamptz)"
+    hist_parts = [f"({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf} AND {cut.format(t=f'CAST({ts} AS TIMESTAMPTZ)')} "
+                  f"ORDER BY {ts} DESC LIMIT $3)"
                   for k, (sel, wh, uf, ts) in enumerate(branches)]
-    hist_parts.append(f"(SELECT {ev_cols} FROM {events} WHERE user_id = $2 ORDER BY occurred_at DESC LIMIT $3)")
+    hist_parts.append(f"(SELECT {ev_cols} FROM {events} WHERE user_id = $2 AND {cut.format(t='occurred_at')} "
+                      "ORDER BY occurred_at DESC LIMIT $3)")
     history = (f"SELECT {ev_cols} FROM ({' UNION ALL '.join(hist_parts)}) AS h "
                f"ORDER BY occurred_at DESC, entity_id, kind LIMIT $3")
     seen_parts = [f"SELECT entity_id FROM ({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf}) AS b{k}"

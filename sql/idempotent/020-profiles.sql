@@ -8,7 +8,7 @@
 -- only rows of recvector.entity_vectors are read.
 
 CREATE OR REPLACE FUNCTION recvector._profile_from_history(
-    p_user_id text, OUT embedding vector, OUT accumulated_weight double precision,
+    p_user_id text, p_before timestamptz DEFAULT NULL, OUT embedding vector, OUT accumulated_weight double precision,
     OUT last_interaction_at timestamptz, OUT interactions integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -22,17 +22,18 @@ BEGIN
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $5))) AS s,
-                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $5)) AS a
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $6))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $6)) AS a
                 FROM hv, ref)
         SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
         FROM agg, ref $q$, m.compiled ->> 'history')
     INTO embedding, accumulated_weight, last_interaction_at, interactions
-    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'), hl;
+    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
+          p_before, hl;
 END
 $$;
-COMMENT ON FUNCTION recvector._profile_from_history(text) IS
-  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions, time-decayed.';
+COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz) IS
+  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed.';
 
 CREATE OR REPLACE FUNCTION recvector.update_user_profile(user_id text)
 RETURNS recvector.rec_user_profiles

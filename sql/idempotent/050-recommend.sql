@@ -19,6 +19,94 @@ END
 $$;
 COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result count.';
 
+-- The ranking itself, for any profile vector: rec_recommend passes the stored profile;
+-- recvector.evaluate passes profiles built from the training part of a user's history.
+CREATE OR REPLACE FUNCTION recvector._rank(
+    prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint)
+RETURNS TABLE (entity_id text, score double precision, similarity double precision,
+               popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    ids text[];
+    vecs vector[];
+    sims double precision[];
+    pops double precision[];
+    explore double precision[];
+    rel double precision[];
+    maxsim double precision[];
+    taken boolean[];
+    n integer;
+    best integer;
+    old_ef text;
+    old_iter text;
+BEGIN
+    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
+    old_ef := current_setting('hnsw.ef_search', true);
+    old_iter := current_setting('hnsw.iterative_scan', true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
+    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
+    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
+    -- (+ exploration*noise), in distance order.
+    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
+                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
+                    array_agg(1 - c.d ORDER BY c.d, c.entity_id),
+                    array_agg($5 * ln(1 + coalesce(s.popularity, 0)) ORDER BY c.d, c.entity_id),
+                    array_agg(CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
+                              ORDER BY c.d, c.entity_id)
+             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                   FROM recvector.entity_vectors AS v
+                   WHERE NOT (v.entity_id = ANY ($2))
+                   ORDER BY v.embedding <=> $1
+                   LIMIT $3) AS c
+             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
+    INTO ids, vecs, sims, pops, explore USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+    PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
+    n := coalesce(cardinality(ids), 0);
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(v_alpha * u.s + u.p + u.e ORDER BY u.o) INTO rel
+    FROM unnest(sims, pops, explore) WITH ORDINALITY AS u(s, p, e, o);
+
+    IF v_lambda >= 1 THEN
+        RETURN QUERY
+        SELECT u.id, u.r, u.s, u.p, u.e, 0::double precision
+        FROM unnest(ids, rel, sims, pops, explore) WITH ORDINALITY AS u(id, r, s, p, e, o)
+        ORDER BY u.r DESC, u.o LIMIT _rank.k;
+        RETURN;
+    END IF;
+
+    -- MMR over the pool.
+    taken := array_fill(false, ARRAY[n]);
+    maxsim := array_fill(NULL::double precision, ARRAY[n]);
+    FOR step IN 1 .. least(_rank.k, n) LOOP
+        SELECT u.o INTO best
+        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
+        WHERE NOT u.t
+        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
+        LIMIT 1;
+        taken[best] := true;
+        entity_id := ids[best];
+        score := rel[best];
+        similarity := sims[best];
+        popularity_term := pops[best];
+        exploration_term := explore[best];
+        mmr_penalty := (1 - v_lambda) * coalesce(maxsim[best], 0);
+        RETURN NEXT;
+        IF step < least(_rank.k, n) THEN
+            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
+            INTO maxsim
+            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen, relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
     k integer DEFAULT 10,
@@ -42,15 +130,6 @@ DECLARE
     v_eps double precision;
     prof vector;
     seen text[] := '{}';
-    ids text[];
-    vecs vector[];
-    rel double precision[];
-    maxsim double precision[];
-    taken boolean[];
-    n integer;
-    best integer;
-    old_ef text;
-    old_iter text;
 BEGIN
     IF rec_recommend.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -100,58 +179,9 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
-    old_ef := current_setting('hnsw.ef_search', true);
-    old_iter := current_setting('hnsw.iterative_scan', true);
-    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
-    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
-    -- (+ exploration*noise), in distance order.
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
-                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg($4 * (1 - c.d) + $5 * ln(1 + coalesce(s.popularity, 0))
-                              + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
-                              ORDER BY c.d, c.entity_id)
-             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
-                   FROM recvector.entity_vectors AS v
-                   WHERE NOT (v.entity_id = ANY ($2))
-                   ORDER BY v.embedding <=> $1
-                   LIMIT $3) AS c
-             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
-    INTO ids, vecs, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, rec_recommend.seed;
-    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
-    PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
-    n := coalesce(cardinality(ids), 0);
-    IF n = 0 THEN
-        RETURN;
-    END IF;
-
-    IF v_lambda >= 1 THEN
-        RETURN QUERY
-        SELECT u.id, u.r FROM unnest(ids, rel) WITH ORDINALITY AS u(id, r, o)
-        ORDER BY u.r DESC, u.o LIMIT rec_recommend.k;
-        RETURN;
-    END IF;
-
-    -- MMR over the pool.
-    taken := array_fill(false, ARRAY[n]);
-    maxsim := array_fill(NULL::double precision, ARRAY[n]);
-    FOR step IN 1 .. least(rec_recommend.k, n) LOOP
-        SELECT u.o INTO best
-        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
-        WHERE NOT u.t
-        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
-        LIMIT 1;
-        taken[best] := true;
-        entity_id := ids[best];
-        score := rel[best];
-        RETURN NEXT;
-        IF step < least(rec_recommend.k, n) THEN
-            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
-            INTO maxsim
-            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
-        END IF;
-    END LOOP;
+    RETURN QUERY SELECT r.entity_id, r.score
+                 FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
+                                      rec_recommend.seed) AS r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS

@@ -294,7 +294,7 @@ COMMENT ON FUNCTION recvector.repair() IS
 -- only rows of recvector.entity_vectors are read.
 
 CREATE OR REPLACE FUNCTION recvector._profile_from_history(
-    p_user_id text, OUT embedding vector, OUT accumulated_weight double precision,
+    p_user_id text, p_before timestamptz DEFAULT NULL, OUT embedding vector, OUT accumulated_weight double precision,
     OUT last_interaction_at timestamptz, OUT interactions integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -308,17 +308,18 @@ BEGIN
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $5))) AS s,
-                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $5)) AS a
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $6))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $6)) AS a
                 FROM hv, ref)
         SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
         FROM agg, ref $q$, m.compiled ->> 'history')
     INTO embedding, accumulated_weight, last_interaction_at, interactions
-    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'), hl;
+    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
+          p_before, hl;
 END
 $$;
-COMMENT ON FUNCTION recvector._profile_from_history(text) IS
-  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions, time-decayed.';
+COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz) IS
+  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed.';
 
 CREATE OR REPLACE FUNCTION recvector.update_user_profile(user_id text)
 RETURNS recvector.rec_user_profiles
@@ -816,6 +817,94 @@ END
 $$;
 COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result count.';
 
+-- The ranking itself, for any profile vector: rec_recommend passes the stored profile;
+-- recvector.evaluate passes profiles built from the training part of a user's history.
+CREATE OR REPLACE FUNCTION recvector._rank(
+    prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint)
+RETURNS TABLE (entity_id text, score double precision, similarity double precision,
+               popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    ids text[];
+    vecs vector[];
+    sims double precision[];
+    pops double precision[];
+    explore double precision[];
+    rel double precision[];
+    maxsim double precision[];
+    taken boolean[];
+    n integer;
+    best integer;
+    old_ef text;
+    old_iter text;
+BEGIN
+    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
+    old_ef := current_setting('hnsw.ef_search', true);
+    old_iter := current_setting('hnsw.iterative_scan', true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
+    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
+    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
+    -- (+ exploration*noise), in distance order.
+    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
+                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
+                    array_agg(1 - c.d ORDER BY c.d, c.entity_id),
+                    array_agg($5 * ln(1 + coalesce(s.popularity, 0)) ORDER BY c.d, c.entity_id),
+                    array_agg(CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
+                              ORDER BY c.d, c.entity_id)
+             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                   FROM recvector.entity_vectors AS v
+                   WHERE NOT (v.entity_id = ANY ($2))
+                   ORDER BY v.embedding <=> $1
+                   LIMIT $3) AS c
+             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
+    INTO ids, vecs, sims, pops, explore USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+    PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
+    n := coalesce(cardinality(ids), 0);
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(v_alpha * u.s + u.p + u.e ORDER BY u.o) INTO rel
+    FROM unnest(sims, pops, explore) WITH ORDINALITY AS u(s, p, e, o);
+
+    IF v_lambda >= 1 THEN
+        RETURN QUERY
+        SELECT u.id, u.r, u.s, u.p, u.e, 0::double precision
+        FROM unnest(ids, rel, sims, pops, explore) WITH ORDINALITY AS u(id, r, s, p, e, o)
+        ORDER BY u.r DESC, u.o LIMIT _rank.k;
+        RETURN;
+    END IF;
+
+    -- MMR over the pool.
+    taken := array_fill(false, ARRAY[n]);
+    maxsim := array_fill(NULL::double precision, ARRAY[n]);
+    FOR step IN 1 .. least(_rank.k, n) LOOP
+        SELECT u.o INTO best
+        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
+        WHERE NOT u.t
+        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
+        LIMIT 1;
+        taken[best] := true;
+        entity_id := ids[best];
+        score := rel[best];
+        similarity := sims[best];
+        popularity_term := pops[best];
+        exploration_term := explore[best];
+        mmr_penalty := (1 - v_lambda) * coalesce(maxsim[best], 0);
+        RETURN NEXT;
+        IF step < least(_rank.k, n) THEN
+            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
+            INTO maxsim
+            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen, relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
     k integer DEFAULT 10,
@@ -839,15 +928,6 @@ DECLARE
     v_eps double precision;
     prof vector;
     seen text[] := '{}';
-    ids text[];
-    vecs vector[];
-    rel double precision[];
-    maxsim double precision[];
-    taken boolean[];
-    n integer;
-    best integer;
-    old_ef text;
-    old_iter text;
 BEGIN
     IF rec_recommend.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -897,58 +977,9 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
-    old_ef := current_setting('hnsw.ef_search', true);
-    old_iter := current_setting('hnsw.iterative_scan', true);
-    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
-    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
-    -- (+ exploration*noise), in distance order.
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
-                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg($4 * (1 - c.d) + $5 * ln(1 + coalesce(s.popularity, 0))
-                              + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
-                              ORDER BY c.d, c.entity_id)
-             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
-                   FROM recvector.entity_vectors AS v
-                   WHERE NOT (v.entity_id = ANY ($2))
-                   ORDER BY v.embedding <=> $1
-                   LIMIT $3) AS c
-             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
-    INTO ids, vecs, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, rec_recommend.seed;
-    PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
-    PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
-    n := coalesce(cardinality(ids), 0);
-    IF n = 0 THEN
-        RETURN;
-    END IF;
-
-    IF v_lambda >= 1 THEN
-        RETURN QUERY
-        SELECT u.id, u.r FROM unnest(ids, rel) WITH ORDINALITY AS u(id, r, o)
-        ORDER BY u.r DESC, u.o LIMIT rec_recommend.k;
-        RETURN;
-    END IF;
-
-    -- MMR over the pool.
-    taken := array_fill(false, ARRAY[n]);
-    maxsim := array_fill(NULL::double precision, ARRAY[n]);
-    FOR step IN 1 .. least(rec_recommend.k, n) LOOP
-        SELECT u.o INTO best
-        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
-        WHERE NOT u.t
-        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
-        LIMIT 1;
-        taken[best] := true;
-        entity_id := ids[best];
-        score := rel[best];
-        RETURN NEXT;
-        IF step < least(rec_recommend.k, n) THEN
-            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
-            INTO maxsim
-            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
-        END IF;
-    END LOOP;
+    RETURN QUERY SELECT r.entity_id, r.score
+                 FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
+                                      rec_recommend.seed) AS r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
@@ -1009,6 +1040,155 @@ LANGUAGE sql VOLATILE AS $$
     SELECT * FROM @extschema@.rec_similar(entity::text, k)
 $$;
 COMMENT ON FUNCTION @extschema@.rec_similar(bigint, integer) IS 'Integer-id form of rec_similar(text, integer).';
+
+-- ---- sql/idempotent/070-evaluate.sql ----
+-- Explanations and offline evaluation, from stored vectors only (no embedding, no writes).
+
+CREATE OR REPLACE FUNCTION recvector.explain(
+    user_id text, k integer DEFAULT 10, lambda double precision DEFAULT NULL, exploration double precision DEFAULT NULL,
+    seed bigint DEFAULT NULL, reasons integer DEFAULT 3)
+RETURNS TABLE (rank integer, entity_id text, score double precision, similarity double precision,
+               popularity_term double precision, exploration_term double precision, mmr_penalty double precision,
+               because jsonb)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    sc jsonb := m.document -> 'scoring';
+    hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
+    prof vector;
+    seen text[];
+    hist jsonb;
+BEGIN
+    PERFORM recvector._check_k(explain.k);
+    SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = explain.user_id;
+    IF prof IS NULL THEN
+        RAISE EXCEPTION 'user % has no profile to explain', quote_literal(explain.user_id)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Users without a profile get the most popular entities (rec_recommend''s cold start).';
+    END IF;
+    -- The user's history with stored vectors, each interaction's weight share w*d/A.
+    EXECUTE format($q$
+        WITH h AS (%s),
+        hv AS (SELECT h.entity_id, h.kind, h.weight, h.occurred_at, v.embedding
+               FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id WHERE h.weight <> 0),
+        ref AS (SELECT max(occurred_at) AS t_ref FROM hv),
+        w AS (SELECT hv.*, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $6) AS wd FROM hv, ref),
+        ws AS (SELECT w.*, w.wd / nullif(sum(abs(w.wd)) OVER (), 0) AS share FROM w)
+        SELECT coalesce(jsonb_agg(jsonb_build_object('entity_id', entity_id, 'kind', kind, 'at', occurred_at,
+                                                     'share', share, 'embedding', embedding::text)), '[]')
+        FROM ws $q$, m.compiled ->> 'history')
+    INTO hist USING m.compiled -> 'params', explain.user_id, (m.document -> 'aggregation' ->> 'history_limit')::integer,
+                    recvector._id_or_null(explain.user_id, m.compiled ->> 'user_id_type'), NULL::timestamptz, hl;
+    EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
+    INTO seen USING m.compiled -> 'params', explain.user_id, NULL::integer,
+                    recvector._id_or_null(explain.user_id, m.compiled ->> 'user_id_type');
+    RETURN QUERY
+    WITH r AS (
+        SELECT row_number() OVER ()::integer AS rank, x.*
+        FROM recvector._rank(prof, seen, explain.k, coalesce(explain.lambda, (sc ->> 'lambda')::double precision),
+                             (sc ->> 'alpha')::double precision, (sc ->> 'beta')::double precision,
+                             greatest((sc ->> 'candidate_pool')::integer, explain.k),
+                             coalesce(explain.exploration, (sc ->> 'exploration')::double precision), explain.seed) AS x)
+    SELECT r.rank, r.entity_id, r.score, r.similarity, r.popularity_term, r.exploration_term, r.mmr_penalty,
+           (SELECT coalesce(jsonb_agg(c ORDER BY (c ->> 'contribution')::double precision DESC), '[]')
+            FROM (SELECT jsonb_build_object('entity_id', e ->> 'entity_id', 'kind', e ->> 'kind', 'at', e -> 'at',
+                                            'contribution', (e ->> 'share')::double precision
+                                                * (1 - ((e ->> 'embedding')::vector <=> v.embedding))
+                                                / nullif(vector_norm(prof), 0)) AS c
+                  FROM jsonb_array_elements(hist) AS e
+                  ORDER BY (e ->> 'share')::double precision * (1 - ((e ->> 'embedding')::vector <=> v.embedding)) DESC
+                  LIMIT explain.reasons) AS top)
+    FROM r JOIN recvector.entity_vectors AS v ON v.entity_id = r.entity_id
+    ORDER BY r.rank;
+END
+$$;
+COMMENT ON FUNCTION recvector.explain(text, integer, double precision, double precision, bigint, integer) IS
+  'rec_recommend''s results with their score parts (similarity, popularity term, exploration term, MMR penalty) and, in "because", the user''s interactions that contributed most to each similarity ("because you rented X"): contribution = weight share x cosine(entity, result) / |profile|, from stored vectors.';
+
+CREATE OR REPLACE FUNCTION recvector.evaluate(
+    k integer DEFAULT 10, max_users integer DEFAULT NULL, lambda double precision DEFAULT NULL,
+    alpha double precision DEFAULT NULL, beta double precision DEFAULT NULL, candidate_pool integer DEFAULT NULL,
+    seed bigint DEFAULT 0, min_positives integer DEFAULT 2)
+RETURNS TABLE (method text, users integer, recall double precision, ndcg double precision, mrr double precision,
+               coverage double precision, intra_list_similarity double precision, popularity_bias double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    m recvector.mapping := recvector._mapping();
+    sc jsonb := m.document -> 'scoring';
+    v_lambda double precision := coalesce(evaluate.lambda, (sc ->> 'lambda')::double precision);
+    v_alpha double precision := coalesce(evaluate.alpha, (sc ->> 'alpha')::double precision);
+    v_beta double precision := coalesce(evaluate.beta, (sc ->> 'beta')::double precision);
+    v_pool integer := greatest(coalesce(evaluate.candidate_pool, (sc ->> 'candidate_pool')::integer), evaluate.k);
+    u record;
+    prof vector;
+    seen text[];
+    lists jsonb := '{}';
+    recs text[];
+    catalog integer;
+    avg_pop double precision;
+BEGIN
+    PERFORM recvector._check_k(evaluate.k);
+    SELECT count(*) INTO catalog FROM recvector.entity_vectors;
+    SELECT coalesce(avg(ln(1 + coalesce(s.popularity, 0))), 0) INTO avg_pop
+    FROM recvector.entity_vectors v LEFT JOIN recvector.rec_entity_stats s USING (entity_id);
+    CREATE TEMP TABLE IF NOT EXISTS recvector_eval (method text, user_id text, held_out text, recs text[]) ON COMMIT DROP;
+    DELETE FROM recvector_eval;
+    -- Leave the last positive interaction of each user out; build the profile from what came before.
+    FOR u IN EXECUTE format($q$
+        SELECT user_id, entity_id, occurred_at FROM (
+            SELECT t.user_id, t.entity_id, t.occurred_at,
+                   row_number() OVER (PARTITION BY t.user_id ORDER BY t.occurred_at DESC, t.entity_id DESC) AS rn,
+                   count(*) OVER (PARTITION BY t.user_id) AS positives
+            FROM (%s) AS t WHERE t.weight > 0) AS x
+        WHERE rn = 1 AND positives >= $2
+        ORDER BY md5($3::text || user_id) LIMIT $4 $q$, m.compiled ->> 'all_interactions')
+        USING m.compiled -> 'params', evaluate.min_positives, evaluate.seed, evaluate.max_users
+    LOOP
+        prof := (recvector._profile_from_history(u.user_id, u.occurred_at)).embedding;
+        EXECUTE 'SELECT coalesce(array_agg(DISTINCT entity_id), ''{}'') FROM (' || (m.compiled ->> 'history') || ') AS h'
+        INTO seen USING m.compiled -> 'params', u.user_id, 2147483647,
+                        recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.occurred_at;
+        IF prof IS NOT NULL THEN
+            SELECT array_agg(r.entity_id) INTO recs
+            FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed) AS r;
+            INSERT INTO recvector_eval VALUES ('recvector', u.user_id, u.entity_id, coalesce(recs, '{}'));
+        END IF;
+        INSERT INTO recvector_eval
+        SELECT 'popularity', u.user_id, u.entity_id, coalesce(array_agg(p.entity_id ORDER BY p.popularity DESC, p.entity_id), '{}')
+        FROM (SELECT s.entity_id, s.popularity FROM recvector.rec_entity_stats s
+              WHERE NOT (s.entity_id = ANY (seen)) ORDER BY s.popularity DESC, s.entity_id LIMIT evaluate.k) AS p;
+        INSERT INTO recvector_eval
+        SELECT 'random', u.user_id, u.entity_id, coalesce(array_agg(r.entity_id ORDER BY r.h), '{}')
+        FROM (SELECT v.entity_id, md5(evaluate.seed::text || ':' || u.user_id || ':' || v.entity_id) AS h
+              FROM recvector.entity_vectors v WHERE NOT (v.entity_id = ANY (seen)) ORDER BY 2 LIMIT evaluate.k) AS r;
+    END LOOP;
+    RETURN QUERY
+    WITH scored AS (
+        SELECT e.method, e.user_id, e.recs, array_position(e.recs, e.held_out) AS pos FROM recvector_eval e
+    ), ils AS (
+        SELECT s.method, s.user_id,
+               (SELECT avg(1 - (a.embedding <=> b.embedding)) FROM recvector.entity_vectors a, recvector.entity_vectors b
+                WHERE a.entity_id = ANY (s.recs) AND b.entity_id = ANY (s.recs) AND a.entity_id < b.entity_id) AS sim,
+               (SELECT avg(ln(1 + coalesce(st.popularity, 0))) FROM unnest(s.recs) AS r(id)
+                LEFT JOIN recvector.rec_entity_stats st ON st.entity_id = r.id) AS pop
+        FROM scored s
+    )
+    SELECT s.method, count(*)::integer,
+           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 ELSE 0.0 END)::double precision,
+           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 / log(2, s.pos + 1) ELSE 0.0 END)::double precision,
+           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 / s.pos ELSE 0.0 END)::double precision,
+           (SELECT count(DISTINCT r) FROM scored s2, unnest(s2.recs) AS r WHERE s2.method = s.method)::double precision
+               / nullif(catalog, 0),
+           (SELECT avg(i.sim) FROM ils i WHERE i.method = s.method),
+           (SELECT avg(i.pop) FROM ils i WHERE i.method = s.method) / nullif(avg_pop, 0)
+    FROM scored s GROUP BY s.method
+    ORDER BY CASE s.method WHEN 'recvector' THEN 0 WHEN 'popularity' THEN 1 ELSE 2 END;
+END
+$$;
+COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer) IS
+  'Offline evaluation on the app''s own history, writing nothing but a temporary table: for each user with at least min_positives positive interactions (up to max_users, picked by seed), the last positive one is held out, a profile is built from the earlier ones with the production formula and ranked with the production code, seen items excluded; reports Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity and popularity bias (mean ln(1+popularity) of the lists / of the catalogue) beside a popularity and a random baseline on the same split.';
 
 -- ---- sql/idempotent/800-privileges.sql ----
 -- Role model (docs/reliability.md):
