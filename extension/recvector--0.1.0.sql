@@ -132,6 +132,18 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('re
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.queue', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.failed_interactions', 'id'), '');
 
+-- Named business rules (recvector.set_filter): a boolean expression over the entity table's
+-- columns, checked with sqlglot and compiled to the query that lists the entities it allows.
+CREATE TABLE recvector.filters (
+    name        text PRIMARY KEY,
+    expression  text NOT NULL,
+    compiled    text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recvector.filters IS
+  'Named filters for rec_recommend(filter => name): the expression as given and the SQL compiled from it.';
+SELECT pg_catalog.pg_extension_config_dump('recvector.filters', '');
+
 -- ---- sql/idempotent/010-util.sql ----
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
@@ -832,7 +844,7 @@ COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result
 -- recvector.evaluate passes profiles built from the training part of a user's history.
 CREATE OR REPLACE FUNCTION recvector._rank(
     prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
-    v_beta double precision, v_pool integer, v_eps double precision, seed bigint)
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision, similarity double precision,
                popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -866,7 +878,8 @@ BEGIN
                               ORDER BY c.d, c.entity_id)
              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
                    FROM recvector.entity_vectors AS v
-                   WHERE NOT (v.entity_id = ANY ($2))
+                   WHERE NOT (v.entity_id = ANY ($2))'
+                   || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
                    ORDER BY v.embedding <=> $1
                    LIMIT $3) AS c
              LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
@@ -913,8 +926,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint) IS
-  'Internal: HNSW candidate pool around a profile vector minus seen, relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
@@ -925,7 +938,9 @@ CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     candidate_pool integer DEFAULT NULL,
     exploration double precision DEFAULT NULL,
     seed bigint DEFAULT NULL,
-    exclude_seen boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true,
+    filter text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
@@ -939,6 +954,7 @@ DECLARE
     v_eps double precision;
     prof vector;
     seen text[] := '{}';
+    restrict_sql text;
 BEGIN
     IF rec_recommend.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -976,25 +992,36 @@ BEGIN
                         recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
     END IF;
 
+    seen := seen || coalesce(rec_recommend.exclude, '{}');
+    IF rec_recommend.filter IS NOT NULL THEN
+        SELECT f.compiled INTO restrict_sql FROM recvector.filters AS f WHERE f.name = rec_recommend.filter;
+        IF restrict_sql IS NULL THEN
+            RAISE EXCEPTION 'unknown filter %', quote_literal(rec_recommend.filter) USING ERRCODE = 'undefined_object',
+                HINT = 'Define it first: SELECT recvector.set_filter(''name'', ''<boolean expression over entity columns>'');';
+        END IF;
+    END IF;
+
     IF prof IS NULL THEN
         -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
-        RETURN QUERY
-        SELECT s.entity_id,
-               ln(1 + s.popularity) + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(rec_recommend.seed, s.entity_id) ELSE 0 END AS score
-        FROM recvector.rec_entity_stats AS s
-        WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
-        ORDER BY 2 DESC, s.entity_id
-        LIMIT rec_recommend.k;
+        RETURN QUERY EXECUTE
+        'SELECT s.entity_id,
+                ln(1 + s.popularity) + CASE WHEN $1 > 0 THEN $1 * recvector._noise($2, s.entity_id) ELSE 0 END AS score
+         FROM recvector.rec_entity_stats AS s
+         WHERE s.popularity > 0 AND NOT (s.entity_id = ANY ($3))'
+         || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND s.entity_id IN (' || restrict_sql || ')' END || '
+         ORDER BY 2 DESC, s.entity_id
+         LIMIT $4'
+        USING v_eps, rec_recommend.seed, seen, rec_recommend.k;
         RETURN;
     END IF;
 
     RETURN QUERY SELECT r.entity_id, r.score
                  FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
-                                      rec_recommend.seed) AS r;
+                                      rec_recommend.seed, restrict_sql) AS r;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
-  'Top-k recommendations for a user: HNSW candidate pool around the stored profile, scored alpha*similarity + beta*ln(1+popularity) (+ exploration*noise, reproducible with seed), re-ranked by MMR with lambda (1 = no diversification). Excludes entities the user interacted with. Users without a profile get the most popular entities. NULL arguments take the mapping''s scoring defaults. Rows come in rank order.';
+COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS
+  'Top-k recommendations for a user: HNSW candidate pool around the stored profile, scored alpha*similarity + beta*ln(1+popularity) (+ exploration*noise, reproducible with seed), re-ranked by MMR with lambda (1 = no diversification). Excludes entities the user interacted with and those in exclude; filter names a rule made with recvector.set_filter. Users without a profile get the most popular entities. NULL arguments take the mapping''s scoring defaults. Rows come in rank order.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id bigint,
@@ -1005,12 +1032,15 @@ CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     candidate_pool integer DEFAULT NULL,
     exploration double precision DEFAULT NULL,
     seed bigint DEFAULT NULL,
-    exclude_seen boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true,
+    filter text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision)
 LANGUAGE sql VOLATILE AS $$
-    SELECT * FROM @extschema@.rec_recommend(user_id::text, k, lambda, alpha, beta, candidate_pool, exploration, seed, exclude_seen)
+    SELECT * FROM @extschema@.rec_recommend(user_id::text, k, lambda, alpha, beta, candidate_pool, exploration, seed,
+                                            exclude_seen, filter, exclude)
 $$;
-COMMENT ON FUNCTION @extschema@.rec_recommend(bigint, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
+COMMENT ON FUNCTION @extschema@.rec_recommend(bigint, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS
   'Integer-id form of rec_recommend(text, ...): rec_recommend(42, 10, 0.7).';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_similar(entity text, k integer DEFAULT 10)
@@ -1318,6 +1348,44 @@ END
 $$;
 COMMENT ON FUNCTION recvector.sync() IS
   'Embeds only the entities whose composed text or model changed since they were embedded and deletes the vectors of entities that are gone; profiles are left to the queue. Returns counts (and provider calls for hosted providers).';
+
+CREATE OR REPLACE FUNCTION recvector._py_set_filter(name text, expression text)
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+rv = GD.get("recvector")
+if rv is None:
+    import sys
+    _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    if _dir not in sys.path:
+        sys.path.insert(0, _dir)
+    try:
+        import recvector.plpython as rv
+    except ImportError as e:
+        plpy.error("recvector Python library not found: %s" % e, detail="looked in %s" % _dir,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
+    if rv.__version__ != "0.1.0":
+        plpy.error("recvector Python library %s does not match extension version 0.1.0" % rv.__version__,
+                   detail="loaded from %s" % rv.__file__,
+                   hint="Run `make install` from the RecVector 0.1.0 source tree.")
+    GD["recvector"] = rv
+return rv.set_filter(plpy, name, expression)
+$$;
+COMMENT ON FUNCTION recvector._py_set_filter(text, text) IS 'Internal: PL/Python body of recvector.set_filter().';
+
+CREATE OR REPLACE FUNCTION recvector.set_filter(name text, expression text)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN recvector._py_set_filter(name, expression);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;
+COMMENT ON FUNCTION recvector.set_filter(text, text) IS
+  'Stores a named business rule for rec_recommend(filter => name): a boolean SQL expression over the entity table''s columns and literals (e.g. rental_rate < 3 AND rating <> ''NC-17''), parsed and checked with sqlglot (no subqueries, other tables, or functions outside an allow-list). NULL removes the filter. Returns how many entities it allows.';
 
 CREATE OR REPLACE FUNCTION recvector.validate_schema(mapping jsonb)
 RETURNS TABLE (path text, problem text)

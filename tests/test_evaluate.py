@@ -128,3 +128,50 @@ def test_chinook_end_to_end_with_evaluation(empty_db):
     for r in rows.values():
         assert all(0 <= x <= 1 for x in r[2:6]) and r[5] > 0
     # (Chinook's invoices are generated, like Pagila's rentals: no method is expected to beat random.)
+
+
+@pytest.mark.parametrize("expression, reason", [
+    ("1=1; DROP TABLE film", "exactly one expression"),
+    ("title = (SELECT max(title) FROM customer)", "not allowed"),
+    ("film_id IN (SELECT film_id FROM inventory)", "not allowed"),
+    ("pg_sleep(10) IS NULL", "function"),
+    ("rental_rate < 3 -- AND 1=1", None),
+    ("customer.first_name = 'x'", "must not be qualified"),
+    ("no_such_column > 1", "column 'no_such_column' does not exist in table public.film"),
+    ("rental_rate", "not a boolean expression"),
+    ("", "empty"),
+    ("rating <> 'NC-17'') OR (1=1", "not valid SQL"),
+])
+def test_hostile_filters_are_rejected(booted, expression, reason):
+    import psycopg
+
+    if reason is None:  # a trailing comment is harmless: the expression is re-rendered without it
+        out = one(booted, "SELECT recvector.set_filter('c', %s)", (expression,))
+        assert "--" not in one(booted, "SELECT compiled FROM recvector.filters WHERE name = 'c'")
+        assert out["entities_allowed"] == one(booted, "SELECT count(*) FROM film WHERE rental_rate < 3")
+        return
+    with pytest.raises(psycopg.Error) as err:
+        booted.execute("SELECT recvector.set_filter('f', %s)", (expression,))
+    assert err.value.diag.message_primary.startswith("filter rejected")
+    assert reason in err.value.diag.message_primary
+    assert one(booted, "SELECT count(*) FROM recvector.filters") == 0
+
+
+def test_filters_and_excludes_apply_to_recommendations(booted):
+    out = one(booted, "SELECT recvector.set_filter('cheap_not_nc17', $$rental_rate < 3 AND rating <> 'NC-17'$$)")
+    allowed = {r[0] for r in booted.execute("SELECT film_id::text FROM film WHERE rental_rate < 3 AND rating <> 'NC-17'")}
+    assert out["entities_allowed"] == len(allowed)
+    for user in (1, 2, 3):
+        recs = [r[0] for r in booted.execute("SELECT entity_id FROM rec_recommend(%s, 10, filter => 'cheap_not_nc17')",
+                                             (user,))]
+        assert len(recs) == 10 and set(recs) <= allowed
+    cold = [r[0] for r in booted.execute("SELECT entity_id FROM rec_recommend('nobody', 10, filter => 'cheap_not_nc17')")]
+    assert len(cold) == 10 and set(cold) <= allowed
+    top = [r[0] for r in booted.execute("SELECT entity_id FROM rec_recommend(1, 3)")]
+    again = [r[0] for r in booted.execute("SELECT entity_id FROM rec_recommend(1, 3, exclude => %s)", (top[:2],))]
+    assert not set(top[:2]) & set(again)
+    import psycopg
+    with pytest.raises(psycopg.Error) as err:
+        booted.execute("SELECT * FROM rec_recommend(1, 3, filter => 'nope')")
+    assert "unknown filter 'nope'" in err.value.diag.message_primary
+    assert one(booted, "SELECT recvector.set_filter('cheap_not_nc17', NULL)")["removed"] is True

@@ -36,7 +36,7 @@ def _objects(conn):
 def _data(conn):
     return {t: conn.execute(f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM recvector.{t} x").fetchone()[0]
             for t in ("mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats", "events", "queue",
-                      "triggers", "failed_interactions")}
+                      "triggers", "failed_interactions", "filters")}
 
 
 def test_idempotent_upgrade_keeps_everything(booted):

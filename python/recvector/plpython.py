@@ -316,6 +316,29 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
 
 
 @_sql_errors
+def set_filter(plpy: Any, name: str, expression: str | None) -> str:
+    """Check and store a named filter (NULL expression: remove it)."""
+    from .filters import compile_filter
+    from .mapping import check_select
+
+    if not name or not name.strip():
+        raise RecVectorError("a filter needs a name")
+    if expression is None:
+        plpy.execute(plpy.prepare("DELETE FROM recvector.filters WHERE name = $1", ["text"]), [name])
+        return json.dumps({"name": name, "removed": True})
+    doc, _ = _loaded(plpy)
+    compiled = compile_filter(expression, doc, _query(plpy))
+    ent = doc["entities"]["table"]
+    check_select(compiled, {ent if "." in ent else f"public.{ent}"})
+    plpy.execute(plpy.prepare(
+        "INSERT INTO recvector.filters (name, expression, compiled) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET expression = excluded.expression, compiled = excluded.compiled, "
+        "created_at = now()", ["text", "text", "text"]), [name, expression, compiled])
+    allowed = plpy.execute(f"SELECT count(*) AS n FROM ({compiled}) AS f")[0]["n"]
+    return json.dumps({"name": name, "expression": expression, "entities_allowed": int(allowed)})
+
+
+@_sql_errors
 def sync(plpy: Any) -> str:
     """Embed only entities whose composed text or model changed; delete vectors of entities gone."""
     return json.dumps(_bootstrap(plpy, None, None, False, profiles=False))
@@ -367,4 +390,4 @@ def reembed(plpy: Any, mapping: str | None = None) -> str:
     return json.dumps(_bootstrap(plpy, None, None, False))
 
 
-__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities", "sync"]
+__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities", "sync", "set_filter"]

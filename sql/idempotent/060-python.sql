@@ -66,6 +66,11 @@ COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
 COMMENT ON FUNCTION recvector.sync() IS
   'Embeds only the entities whose composed text or model changed since they were embedded and deletes the vectors of entities that are gone; profiles are left to the queue. Returns counts (and provider calls for hosted providers).';
 
+--@python recvector.set_filter(name text, expression text) RETURNS jsonb
+--@call rv.set_filter(plpy, name, expression)
+COMMENT ON FUNCTION recvector.set_filter(text, text) IS
+  'Stores a named business rule for rec_recommend(filter => name): a boolean SQL expression over the entity table''s columns and literals (e.g. rental_rate < 3 AND rating <> ''NC-17''), parsed and checked with sqlglot (no subqueries, other tables, or functions outside an allow-list). NULL removes the filter. Returns how many entities it allows.';
+
 CREATE OR REPLACE FUNCTION recvector.validate_schema(mapping jsonb)
 RETURNS TABLE (path text, problem text)
 LANGUAGE plpython3u AS $$

@@ -127,3 +127,15 @@ SELECT pg_catalog.pg_extension_config_dump('recvector.failed_interactions', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.events', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.queue', 'id'), '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('recvector.failed_interactions', 'id'), '');
+
+-- Named business rules (recvector.set_filter): a boolean expression over the entity table's
+-- columns, checked with sqlglot and compiled to the query that lists the entities it allows.
+CREATE TABLE recvector.filters (
+    name        text PRIMARY KEY,
+    expression  text NOT NULL,
+    compiled    text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recvector.filters IS
+  'Named filters for rec_recommend(filter => name): the expression as given and the SQL compiled from it.';
+SELECT pg_catalog.pg_extension_config_dump('recvector.filters', '');

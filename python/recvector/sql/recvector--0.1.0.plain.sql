@@ -121,6 +121,17 @@ COMMENT ON TABLE recvector.failed_interactions IS
 
 -- Identity sequences travel with their tables through pg_dump.
 
+-- Named business rules (recvector.set_filter): a boolean expression over the entity table's
+-- columns, checked with sqlglot and compiled to the query that lists the entities it allows.
+CREATE TABLE recvector.filters (
+    name        text PRIMARY KEY,
+    expression  text NOT NULL,
+    compiled    text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE recvector.filters IS
+  'Named filters for rec_recommend(filter => name): the expression as given and the SQL compiled from it.';
+
 -- ---- sql/idempotent/010-util.sql ----
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
@@ -821,7 +832,7 @@ COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result
 -- recvector.evaluate passes profiles built from the training part of a user's history.
 CREATE OR REPLACE FUNCTION recvector._rank(
     prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
-    v_beta double precision, v_pool integer, v_eps double precision, seed bigint)
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision, similarity double precision,
                popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -855,7 +866,8 @@ BEGIN
                               ORDER BY c.d, c.entity_id)
              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
                    FROM recvector.entity_vectors AS v
-                   WHERE NOT (v.entity_id = ANY ($2))
+                   WHERE NOT (v.entity_id = ANY ($2))'
+                   || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
                    ORDER BY v.embedding <=> $1
                    LIMIT $3) AS c
              LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
@@ -902,8 +914,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint) IS
-  'Internal: HNSW candidate pool around a profile vector minus seen, relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
@@ -914,7 +926,9 @@ CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     candidate_pool integer DEFAULT NULL,
     exploration double precision DEFAULT NULL,
     seed bigint DEFAULT NULL,
-    exclude_seen boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true,
+    filter text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
@@ -928,6 +942,7 @@ DECLARE
     v_eps double precision;
     prof vector;
     seen text[] := '{}';
+    restrict_sql text;
 BEGIN
     IF rec_recommend.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -965,25 +980,36 @@ BEGIN
                         recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
     END IF;
 
+    seen := seen || coalesce(rec_recommend.exclude, '{}');
+    IF rec_recommend.filter IS NOT NULL THEN
+        SELECT f.compiled INTO restrict_sql FROM recvector.filters AS f WHERE f.name = rec_recommend.filter;
+        IF restrict_sql IS NULL THEN
+            RAISE EXCEPTION 'unknown filter %', quote_literal(rec_recommend.filter) USING ERRCODE = 'undefined_object',
+                HINT = 'Define it first: SELECT recvector.set_filter(''name'', ''<boolean expression over entity columns>'');';
+        END IF;
+    END IF;
+
     IF prof IS NULL THEN
         -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
-        RETURN QUERY
-        SELECT s.entity_id,
-               ln(1 + s.popularity) + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(rec_recommend.seed, s.entity_id) ELSE 0 END AS score
-        FROM recvector.rec_entity_stats AS s
-        WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
-        ORDER BY 2 DESC, s.entity_id
-        LIMIT rec_recommend.k;
+        RETURN QUERY EXECUTE
+        'SELECT s.entity_id,
+                ln(1 + s.popularity) + CASE WHEN $1 > 0 THEN $1 * recvector._noise($2, s.entity_id) ELSE 0 END AS score
+         FROM recvector.rec_entity_stats AS s
+         WHERE s.popularity > 0 AND NOT (s.entity_id = ANY ($3))'
+         || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND s.entity_id IN (' || restrict_sql || ')' END || '
+         ORDER BY 2 DESC, s.entity_id
+         LIMIT $4'
+        USING v_eps, rec_recommend.seed, seen, rec_recommend.k;
         RETURN;
     END IF;
 
     RETURN QUERY SELECT r.entity_id, r.score
                  FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
-                                      rec_recommend.seed) AS r;
+                                      rec_recommend.seed, restrict_sql) AS r;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
-  'Top-k recommendations for a user: HNSW candidate pool around the stored profile, scored alpha*similarity + beta*ln(1+popularity) (+ exploration*noise, reproducible with seed), re-ranked by MMR with lambda (1 = no diversification). Excludes entities the user interacted with. Users without a profile get the most popular entities. NULL arguments take the mapping''s scoring defaults. Rows come in rank order.';
+COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS
+  'Top-k recommendations for a user: HNSW candidate pool around the stored profile, scored alpha*similarity + beta*ln(1+popularity) (+ exploration*noise, reproducible with seed), re-ranked by MMR with lambda (1 = no diversification). Excludes entities the user interacted with and those in exclude; filter names a rule made with recvector.set_filter. Users without a profile get the most popular entities. NULL arguments take the mapping''s scoring defaults. Rows come in rank order.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id bigint,
@@ -994,12 +1020,15 @@ CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     candidate_pool integer DEFAULT NULL,
     exploration double precision DEFAULT NULL,
     seed bigint DEFAULT NULL,
-    exclude_seen boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true,
+    filter text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision)
 LANGUAGE sql VOLATILE AS $$
-    SELECT * FROM @extschema@.rec_recommend(user_id::text, k, lambda, alpha, beta, candidate_pool, exploration, seed, exclude_seen)
+    SELECT * FROM @extschema@.rec_recommend(user_id::text, k, lambda, alpha, beta, candidate_pool, exploration, seed,
+                                            exclude_seen, filter, exclude)
 $$;
-COMMENT ON FUNCTION @extschema@.rec_recommend(bigint, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean) IS
+COMMENT ON FUNCTION @extschema@.rec_recommend(bigint, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS
   'Integer-id form of rec_recommend(text, ...): rec_recommend(42, 10, 0.7).';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_similar(entity text, k integer DEFAULT 10)
