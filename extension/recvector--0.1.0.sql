@@ -317,12 +317,13 @@ COMMENT ON FUNCTION recvector.repair() IS
 -- only rows of recvector.entity_vectors are read.
 
 CREATE OR REPLACE FUNCTION recvector._profile_from_history(
-    p_user_id text, p_before timestamptz DEFAULT NULL, OUT embedding vector, OUT accumulated_weight double precision,
+    p_user_id text, p_before timestamptz DEFAULT NULL, p_half_life_seconds double precision DEFAULT NULL,
+    OUT embedding vector, OUT accumulated_weight double precision,
     OUT last_interaction_at timestamptz, OUT interactions integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     m recvector.mapping := recvector._mapping();
-    hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
+    hl double precision := coalesce(p_half_life_seconds, (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision);
     lim integer := (m.document -> 'aggregation' ->> 'history_limit')::integer;
 BEGIN
     EXECUTE format($q$
@@ -341,8 +342,8 @@ BEGIN
           p_before, hl;
 END
 $$;
-COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz) IS
-  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed.';
+COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz, double precision) IS
+  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed (with another half-life when given).';
 
 CREATE OR REPLACE FUNCTION recvector.update_user_profile(user_id text)
 RETURNS recvector.rec_user_profiles
@@ -1502,7 +1503,8 @@ COMMENT ON FUNCTION recvector.explain(text, integer, double precision, double pr
 CREATE OR REPLACE FUNCTION recvector.evaluate(
     k integer DEFAULT 10, max_users integer DEFAULT NULL, lambda double precision DEFAULT NULL,
     alpha double precision DEFAULT NULL, beta double precision DEFAULT NULL, candidate_pool integer DEFAULT NULL,
-    seed bigint DEFAULT 0, min_positives integer DEFAULT 2)
+    seed bigint DEFAULT 0, min_positives integer DEFAULT 2, part text DEFAULT 'all',
+    half_life_days double precision DEFAULT NULL)
 RETURNS TABLE (method text, users integer, recall double precision, ndcg double precision, mrr double precision,
                coverage double precision, intra_list_similarity double precision, popularity_bias double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -1523,6 +1525,9 @@ DECLARE
     avg_pop double precision;
 BEGIN
     PERFORM recvector._check_k(evaluate.k);
+    IF evaluate.part NOT IN ('all', 'validation', 'test') THEN
+        RAISE EXCEPTION 'part must be all, validation or test, got %', evaluate.part USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT count(*) INTO catalog FROM recvector.entity_vectors;
     SELECT coalesce(avg(ln(1 + coalesce(s.popularity, 0))), 0) INTO avg_pop
     FROM recvector.entity_vectors v LEFT JOIN recvector.rec_entity_stats s USING (entity_id);
@@ -1536,10 +1541,11 @@ BEGIN
                    count(*) OVER (PARTITION BY t.user_id) AS positives
             FROM (%s) AS t WHERE t.weight > 0) AS x
         WHERE rn = 1 AND positives >= $2
+          AND ($5 = 'all' OR (($5 = 'validation') = (substr(md5('split:' || $3::text || ':' || user_id), 1, 1) < '8')))
         ORDER BY md5($3::text || user_id) LIMIT $4 $q$, m.compiled ->> 'all_interactions')
-        USING m.compiled -> 'params', evaluate.min_positives, evaluate.seed, evaluate.max_users
+        USING m.compiled -> 'params', evaluate.min_positives, evaluate.seed, evaluate.max_users, evaluate.part
     LOOP
-        prof := (recvector._profile_from_history(u.user_id, u.occurred_at)).embedding;
+        prof := (recvector._profile_from_history(u.user_id, u.occurred_at, evaluate.half_life_days * 86400)).embedding;
         EXECUTE 'SELECT coalesce(array_agg(DISTINCT entity_id), ''{}'') FROM (' || (m.compiled ->> 'history') || ') AS h'
         INTO seen USING m.compiled -> 'params', u.user_id, 2147483647,
                         recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.occurred_at;
@@ -1580,8 +1586,8 @@ BEGIN
     ORDER BY CASE s.method WHEN 'recvector' THEN 0 WHEN 'popularity' THEN 1 ELSE 2 END;
 END
 $$;
-COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer) IS
-  'Offline evaluation on the app''s own history, writing nothing but a temporary table: for each user with at least min_positives positive interactions (up to max_users, picked by seed), the last positive one is held out, a profile is built from the earlier ones with the production formula and ranked with the production code, seen items excluded; reports Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity and popularity bias (mean ln(1+popularity) of the lists / of the catalogue) beside a popularity and a random baseline on the same split.';
+COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer, text, double precision) IS
+  'Offline evaluation on the app''s own history, writing nothing but a temporary table: for each user with at least min_positives positive interactions (up to max_users, picked by seed; part = validation or test keeps one of two disjoint halves of the users, split by seed), the last positive one is held out, a profile is built from the earlier ones with the production formula and ranked with the production code, seen items excluded; reports Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity and popularity bias (mean ln(1+popularity) of the lists / of the catalogue) beside a popularity and a random baseline on the same split.';
 
 -- ---- sql/idempotent/800-privileges.sql ----
 -- Role model (docs/reliability.md):

@@ -175,3 +175,37 @@ def test_filters_and_excludes_apply_to_recommendations(booted):
         booted.execute("SELECT * FROM rec_recommend(1, 3, filter => 'nope')")
     assert "unknown filter 'nope'" in err.value.diag.message_primary
     assert one(booted, "SELECT recvector.set_filter('cheap_not_nc17', NULL)")["removed"] is True
+
+
+def test_validation_and_test_splits_are_disjoint_halves(booted):
+    total = one(booted, "SELECT users FROM recvector.evaluate(5, part => 'all') WHERE method = 'random'")
+    val = one(booted, "SELECT users FROM recvector.evaluate(5, part => 'validation') WHERE method = 'random'")
+    test = one(booted, "SELECT users FROM recvector.evaluate(5, part => 'test') WHERE method = 'random'")
+    assert val + test == total and 0.3 < val / total < 0.7
+
+
+def test_cli_sweep_chooses_on_validation_and_writes_html(booted, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import dsn
+
+    db = dsn(one(booted, "SELECT current_database()"))
+    report = tmp_path / "report.html"
+    r = subprocess.run([sys.executable, "-m", "recvector.cli", "evaluate", "--max-users", "40", "--json",
+                        "--sweep", "lambda=0.5,1", "--sweep", "half_life_days=30,365", "--html", str(report),
+                        "--dsn", db], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    sweep = out["sweep"]
+    assert len(sweep["points"]) == 4
+    best = max(sweep["points"], key=lambda p: (p["validation"]["ndcg"], p["validation"]["recall"]))
+    assert sweep["best"]["params"] == best["params"]
+    assert sweep["mapping_fragment"]["scoring"]["lambda"] == best["params"]["lambda"]
+    assert sweep["mapping_fragment"]["aggregation"]["half_life"] == f"{best['params']['half_life_days']:g} days"
+    page = report.read_text()
+    assert page.count("<svg") >= 2 + 2 * 3 and "validation ndcg against lambda" in page
+    r = subprocess.run([sys.executable, "-m", "recvector.cli", "evaluate", "--sweep", "gamma=1", "--dsn", db],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "--sweep takes NAME=V1,V2" in r.stderr

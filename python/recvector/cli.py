@@ -87,15 +87,34 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluation_table(rows: list[dict[str, Any]], k: int) -> str:
+    head = f"{'method':<12}{'users':>7}{'recall@' + str(k):>11}{'ndcg':>8}{'mrr':>8}{'coverage':>10}{'ILS':>8}{'pop.bias':>10}"
+    return "\n".join([head] + [f"{r['method']:<12}{r['users']:>7}{r['recall']:>11.3f}{r['ndcg']:>8.3f}{r['mrr']:>8.3f}"
+                                f"{r['coverage']:>10.3f}{(r['intra_list_similarity'] or 0):>8.3f}"
+                                f"{(r['popularity_bias'] or 0):>10.3f}" for r in rows])
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import report
+
+    grid = report.parse_sweeps(args.sweep or [])
     with _client(args) as c:
         rows = c.evaluate(args.k, args.max_users, **{"lambda": args.lambda_, "alpha": args.alpha, "beta": args.beta,
                                                      "seed": args.seed})
-        head = f"{'method':<12}{'users':>7}{'recall@' + str(args.k):>11}{'ndcg':>8}{'mrr':>8}{'coverage':>10}{'ILS':>8}{'pop.bias':>10}"
-        lines = [head] + [f"{r['method']:<12}{r['users']:>7}{r['recall']:>11.3f}{r['ndcg']:>8.3f}{r['mrr']:>8.3f}"
-                          f"{r['coverage']:>10.3f}{(r['intra_list_similarity'] or 0):>8.3f}{(r['popularity_bias'] or 0):>10.3f}"
-                          for r in rows]
-        _out(args, rows, "\n".join(lines))
+        sweep = report.run_sweep(c.evaluate, grid, args.k, args.max_users, args.seed) if grid else None
+        if args.html:
+            db = c.conn.info.dbname
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(report.html_report(rows, sweep, db))
+        if sweep:
+            text = (_evaluation_table(rows, args.k) + "\n\nsweep: best on validation users "
+                    + json.dumps(sweep["best"]["params"]) + "\ntest users, best settings:\n"
+                    + _evaluation_table(sweep["test_best"], args.k) + "\ntest users, current settings:\n"
+                    + _evaluation_table(sweep["test_default"], args.k)
+                    + "\nmapping fragment: " + json.dumps(sweep["mapping_fragment"]))
+            _out(args, {"evaluation": rows, "sweep": sweep}, text)
+            return 0
+        _out(args, rows, _evaluation_table(rows, args.k))
     return 0
 
 
@@ -183,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--alpha", type=float)
     s.add_argument("--beta", type=float)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sweep", action="append", metavar="NAME=V1,V2,...",
+                   help="grid over lambda, alpha, beta, candidate_pool, half_life_days (repeatable); chosen on "
+                        "validation users, reported on test users")
+    s.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     s.set_defaults(fn=cmd_evaluate)
 
     s = sub.add_parser("explain", parents=[common], help="a user's recommendations with their score parts and reasons")

@@ -8,12 +8,13 @@
 -- only rows of recvector.entity_vectors are read.
 
 CREATE OR REPLACE FUNCTION recvector._profile_from_history(
-    p_user_id text, p_before timestamptz DEFAULT NULL, OUT embedding vector, OUT accumulated_weight double precision,
+    p_user_id text, p_before timestamptz DEFAULT NULL, p_half_life_seconds double precision DEFAULT NULL,
+    OUT embedding vector, OUT accumulated_weight double precision,
     OUT last_interaction_at timestamptz, OUT interactions integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     m recvector.mapping := recvector._mapping();
-    hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
+    hl double precision := coalesce(p_half_life_seconds, (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision);
     lim integer := (m.document -> 'aggregation' ->> 'history_limit')::integer;
 BEGIN
     EXECUTE format($q$
@@ -32,8 +33,8 @@ BEGIN
           p_before, hl;
 END
 $$;
-COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz) IS
-  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed.';
+COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz, double precision) IS
+  'Internal: a user''s profile computed from the stored vectors of their last history_limit interactions (before p_before when given), time-decayed (with another half-life when given).';
 
 CREATE OR REPLACE FUNCTION recvector.update_user_profile(user_id text)
 RETURNS recvector.rec_user_profiles

@@ -1,0 +1,108 @@
+"""`recvector evaluate --sweep ...`: a grid over scoring settings, chosen on a validation split of
+the users and reported on a separate test split, with a self-contained HTML report (inline SVG)."""
+from __future__ import annotations
+
+import html
+import itertools
+import json
+from typing import Any, Callable, Sequence
+
+SWEEPABLE = ("lambda", "alpha", "beta", "candidate_pool", "half_life_days")
+METRICS = ("recall", "ndcg", "mrr", "coverage", "intra_list_similarity", "popularity_bias")
+
+
+def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
+    """``["lambda=0.3,0.7,1", "beta=0,0.05"]`` -> {"lambda": [0.3, 0.7, 1.0], "beta": [0.0, 0.05]}."""
+    grid: dict[str, list[float]] = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip()
+        if not sep or name not in SWEEPABLE:
+            raise ValueError(f"--sweep takes NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}; got {spec!r}")
+        try:
+            grid[name] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"--sweep {name}: values must be numbers, got {values!r}") from None
+        if not grid[name]:
+            raise ValueError(f"--sweep {name}: no values")
+    return grid
+
+
+def run_sweep(evaluate: Callable[..., list[dict[str, Any]]], grid: dict[str, list[float]], k: int,
+              max_users: int | None, seed: int) -> dict[str, Any]:
+    """Evaluate every grid point on the validation users, pick the best NDCG@k, then report the
+    best and the current defaults on the test users."""
+    names = list(grid)
+    points = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        params = dict(zip(names, values))
+        rows = evaluate(k, max_users, part="validation", seed=seed, **_sql_params(params))
+        ours = next(r for r in rows if r["method"] == "recvector")
+        points.append({"params": params, "validation": ours})
+    best = max(points, key=lambda p: (p["validation"]["ndcg"], p["validation"]["recall"]))
+    test_best = evaluate(k, max_users, part="test", seed=seed, **_sql_params(best["params"]))
+    test_default = evaluate(k, max_users, part="test", seed=seed)
+    fragment: dict[str, Any] = {"scoring": {}}
+    for n, v in best["params"].items():
+        if n == "half_life_days":
+            fragment.setdefault("aggregation", {})["half_life"] = f"{v:g} days"
+        elif n == "candidate_pool":
+            fragment["scoring"][n] = int(v)
+        else:
+            fragment["scoring"][n] = v
+    return {"k": k, "grid": grid, "points": points, "best": best, "test_best": test_best,
+            "test_default": test_default, "mapping_fragment": fragment}
+
+
+def _sql_params(params: dict[str, float]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for n, v in params.items():
+        out[n] = int(v) if n == "candidate_pool" else v
+    return out
+
+
+def _bars(title: str, labels: list[str], values: list[float]) -> str:
+    width, height, pad = 520, 200, 30
+    top = max(values + [1e-9])
+    bw = (width - 2 * pad) / max(len(values), 1)
+    bars = []
+    for i, (label, v) in enumerate(zip(labels, values)):
+        h = (height - 2 * pad) * (v / top)
+        x = pad + i * bw
+        bars.append(f'<rect x="{x + 4:.1f}" y="{height - pad - h:.1f}" width="{bw - 8:.1f}" height="{h:.1f}" fill="#3b6ea5"/>'
+                    f'<text x="{x + bw / 2:.1f}" y="{height - pad + 14}" font-size="10" text-anchor="middle">{html.escape(label)}</text>'
+                    f'<text x="{x + bw / 2:.1f}" y="{height - pad - h - 3:.1f}" font-size="10" text-anchor="middle">{v:.3f}</text>')
+    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" role="img">{"".join(bars)}</svg></figure>')
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("method", "users") + METRICS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c])) if c in ('method', 'users') else f'{(r[c] or 0):.4f}'}</td>"
+                                    for c in ("method", "users") + METRICS) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def html_report(evaluation: list[dict[str, Any]], sweep: dict[str, Any] | None, database: str) -> str:
+    parts = [f"<h1>RecVector evaluation — {html.escape(database)}</h1>",
+             "<p>Leave-last-out: each user's last positive interaction is held out; the profile is built from the "
+             "earlier ones with the production formula; seen items are excluded.</p>",
+             "<h2>All users</h2>", _table(evaluation),
+             _bars("NDCG by method", [r["method"] for r in evaluation], [r["ndcg"] or 0 for r in evaluation]),
+             _bars("Recall by method", [r["method"] for r in evaluation], [r["recall"] or 0 for r in evaluation])]
+    if sweep:
+        parts += ["<h2>Sweep (chosen on validation users, reported on test users)</h2>",
+                  f"<p>Best on validation: <code>{html.escape(json.dumps(sweep['best']['params']))}</code></p>",
+                  "<h3>Test users, best settings</h3>", _table(sweep["test_best"]),
+                  "<h3>Test users, current settings</h3>", _table(sweep["test_default"]),
+                  f"<p>Mapping fragment: <code>{html.escape(json.dumps(sweep['mapping_fragment']))}</code></p>"]
+        for name, values in sweep["grid"].items():
+            for metric in ("ndcg", "recall", "coverage"):
+                means = []
+                for v in values:
+                    pts = [p["validation"][metric] or 0 for p in sweep["points"] if p["params"][name] == v]
+                    means.append(sum(pts) / len(pts))
+                parts.append(_bars(f"validation {metric} against {name}", [f"{v:g}" for v in values], means))
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}figure{display:inline-block;margin:1em}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>RecVector evaluation</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
