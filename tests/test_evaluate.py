@@ -209,3 +209,15 @@ def test_cli_sweep_chooses_on_validation_and_writes_html(booted, tmp_path):
     r = subprocess.run([sys.executable, "-m", "recvector.cli", "evaluate", "--sweep", "gamma=1", "--dsn", db],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1 and "--sweep takes NAME=V1,V2" in r.stderr
+
+
+def test_global_time_cut_by_hand(empty_db):
+    _setup(empty_db)
+    empty_db.execute("INSERT INTO event (user_id, item_id, kind, at) VALUES (1, 4, 'like', %s)", (tiny.T30,))
+    empty_db.execute("SELECT recvector.rebuild_entity_stats()")
+    rows = {r[0]: r[1:] for r in empty_db.execute(
+        "SELECT * FROM recvector.evaluate(2, lambda => 1, cutoff => %s::timestamptz)", (tiny.T30,))}
+    # user 1: trained on item 1, holds out {4, 5}, gets [4, 5]: recall 2/2, NDCG 1, MRR 1.
+    # user 2: trained on item 2, holds out {3}, gets [5, 4]: nothing.
+    users, recall, ndcg, mrr, *_ = rows["recvector"]
+    assert (users, recall, ndcg, mrr) == (2, pytest.approx(0.5), pytest.approx(0.5), pytest.approx(0.5))

@@ -66,7 +66,7 @@ CREATE OR REPLACE FUNCTION recvector.evaluate(
     k integer DEFAULT 10, max_users integer DEFAULT NULL, lambda double precision DEFAULT NULL,
     alpha double precision DEFAULT NULL, beta double precision DEFAULT NULL, candidate_pool integer DEFAULT NULL,
     seed bigint DEFAULT 0, min_positives integer DEFAULT 2, part text DEFAULT 'all',
-    half_life_days double precision DEFAULT NULL)
+    half_life_days double precision DEFAULT NULL, cutoff timestamptz DEFAULT NULL)
 RETURNS TABLE (method text, users integer, recall double precision, ndcg double precision, mrr double precision,
                coverage double precision, intra_list_similarity double precision, popularity_bias double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -93,41 +93,60 @@ BEGIN
     SELECT count(*) INTO catalog FROM recvector.entity_vectors;
     SELECT coalesce(avg(ln(1 + coalesce(s.popularity, 0))), 0) INTO avg_pop
     FROM recvector.entity_vectors v LEFT JOIN recvector.rec_entity_stats s USING (entity_id);
-    CREATE TEMP TABLE IF NOT EXISTS recvector_eval (method text, user_id text, held_out text, recs text[]) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS recvector_eval (method text, user_id text, held text[], recs text[]) ON COMMIT DROP;
     DELETE FROM recvector_eval;
-    -- Leave the last positive interaction of each user out; build the profile from what came before.
+    -- Split: without a cutoff, leave the last positive interaction of each user out; with one, hold
+    -- out every positive interaction from the cutoff on. Profiles come from what came before.
     FOR u IN EXECUTE format($q$
-        SELECT user_id, entity_id, occurred_at FROM (
-            SELECT t.user_id, t.entity_id, t.occurred_at,
-                   row_number() OVER (PARTITION BY t.user_id ORDER BY t.occurred_at DESC, t.entity_id DESC) AS rn,
-                   count(*) OVER (PARTITION BY t.user_id) AS positives
-            FROM (%s) AS t WHERE t.weight > 0) AS x
-        WHERE rn = 1 AND positives >= $2
+        WITH t AS (SELECT * FROM (%s) AS t WHERE t.weight > 0),
+        per_user AS (
+            SELECT t.user_id, count(*) AS positives,
+                   count(*) FILTER (WHERE $6::timestamptz IS NOT NULL AND t.occurred_at < $6) AS before_cut,
+                   (array_agg(t.entity_id ORDER BY t.occurred_at DESC, t.entity_id DESC))[1] AS last_entity,
+                   max(t.occurred_at) AS last_at,
+                   array_agg(DISTINCT t.entity_id) FILTER (WHERE t.occurred_at >= $6) AS after_cut
+            FROM t GROUP BY t.user_id)
+        SELECT user_id,
+               CASE WHEN $6::timestamptz IS NULL THEN ARRAY[last_entity] ELSE after_cut END AS held,
+               coalesce($6::timestamptz, last_at) AS cut
+        FROM per_user
+        WHERE CASE WHEN $6::timestamptz IS NULL THEN positives >= $2
+                   ELSE before_cut >= greatest($2 - 1, 1) AND after_cut IS NOT NULL END
           AND ($5 = 'all' OR (($5 = 'validation') = (substr(md5('split:' || $3::text || ':' || user_id), 1, 1) < '8')))
         ORDER BY md5($3::text || user_id) LIMIT $4 $q$, m.compiled ->> 'all_interactions')
-        USING m.compiled -> 'params', evaluate.min_positives, evaluate.seed, evaluate.max_users, evaluate.part
+        USING m.compiled -> 'params', evaluate.min_positives, evaluate.seed, evaluate.max_users, evaluate.part,
+              evaluate.cutoff
     LOOP
-        prof := (recvector._profile_from_history(u.user_id, u.occurred_at, evaluate.half_life_days * 86400)).embedding;
+        prof := (recvector._profile_from_history(u.user_id, u.cut, evaluate.half_life_days * 86400)).embedding;
         EXECUTE 'SELECT coalesce(array_agg(DISTINCT entity_id), ''{}'') FROM (' || (m.compiled ->> 'history') || ') AS h'
         INTO seen USING m.compiled -> 'params', u.user_id, 2147483647,
-                        recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.occurred_at;
+                        recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.cut;
         IF prof IS NOT NULL THEN
             SELECT array_agg(r.entity_id) INTO recs
             FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed) AS r;
-            INSERT INTO recvector_eval VALUES ('recvector', u.user_id, u.entity_id, coalesce(recs, '{}'));
+            INSERT INTO recvector_eval VALUES ('recvector', u.user_id, u.held, coalesce(recs, '{}'));
         END IF;
         INSERT INTO recvector_eval
-        SELECT 'popularity', u.user_id, u.entity_id, coalesce(array_agg(p.entity_id ORDER BY p.popularity DESC, p.entity_id), '{}')
+        SELECT 'popularity', u.user_id, u.held, coalesce(array_agg(p.entity_id ORDER BY p.popularity DESC, p.entity_id), '{}')
         FROM (SELECT s.entity_id, s.popularity FROM recvector.rec_entity_stats s
               WHERE NOT (s.entity_id = ANY (seen)) ORDER BY s.popularity DESC, s.entity_id LIMIT evaluate.k) AS p;
         INSERT INTO recvector_eval
-        SELECT 'random', u.user_id, u.entity_id, coalesce(array_agg(r.entity_id ORDER BY r.h), '{}')
+        SELECT 'random', u.user_id, u.held, coalesce(array_agg(r.entity_id ORDER BY r.h), '{}')
         FROM (SELECT v.entity_id, md5(evaluate.seed::text || ':' || u.user_id || ':' || v.entity_id) AS h
               FROM recvector.entity_vectors v WHERE NOT (v.entity_id = ANY (seen)) ORDER BY 2 LIMIT evaluate.k) AS r;
     END LOOP;
     RETURN QUERY
     WITH scored AS (
-        SELECT e.method, e.user_id, e.recs, array_position(e.recs, e.held_out) AS pos FROM recvector_eval e
+        SELECT e.method, e.user_id, e.recs,
+               (SELECT count(*) FROM unnest(e.recs) AS r WHERE r = ANY (e.held))::double precision
+                   / least(evaluate.k, cardinality(e.held)) AS rec,
+               coalesce((SELECT sum(1.0 / log(2, o + 1)) FROM unnest(e.recs) WITH ORDINALITY AS x(r, o)
+                         WHERE x.r = ANY (e.held)), 0)
+                   / (SELECT sum(1.0 / log(2, j + 1)) FROM generate_series(1, least(evaluate.k, cardinality(e.held))) AS j)
+                   AS dcg,
+               coalesce(1.0 / (SELECT min(o) FROM unnest(e.recs) WITH ORDINALITY AS x(r, o) WHERE x.r = ANY (e.held)), 0)
+                   AS rr
+        FROM recvector_eval e
     ), ils AS (
         SELECT s.method, s.user_id,
                (SELECT avg(1 - (a.embedding <=> b.embedding)) FROM recvector.entity_vectors a, recvector.entity_vectors b
@@ -137,9 +156,9 @@ BEGIN
         FROM scored s
     )
     SELECT s.method, count(*)::integer,
-           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 ELSE 0.0 END)::double precision,
-           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 / log(2, s.pos + 1) ELSE 0.0 END)::double precision,
-           avg(CASE WHEN s.pos IS NOT NULL THEN 1.0 / s.pos ELSE 0.0 END)::double precision,
+           avg(s.rec)::double precision,
+           avg(s.dcg)::double precision,
+           avg(s.rr)::double precision,
            (SELECT count(DISTINCT r) FROM scored s2, unnest(s2.recs) AS r WHERE s2.method = s.method)::double precision
                / nullif(catalog, 0),
            (SELECT avg(i.sim) FROM ils i WHERE i.method = s.method),
@@ -148,5 +167,5 @@ BEGIN
     ORDER BY CASE s.method WHEN 'recvector' THEN 0 WHEN 'popularity' THEN 1 ELSE 2 END;
 END
 $$;
-COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer, text, double precision) IS
-  'Offline evaluation on the app''s own history, writing nothing but a temporary table: for each user with at least min_positives positive interactions (up to max_users, picked by seed; part = validation or test keeps one of two disjoint halves of the users, split by seed), the last positive one is held out, a profile is built from the earlier ones with the production formula and ranked with the production code, seen items excluded; reports Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity and popularity bias (mean ln(1+popularity) of the lists / of the catalogue) beside a popularity and a random baseline on the same split.';
+COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer, text, double precision, timestamptz) IS
+  'Offline evaluation on the app''s own history, writing nothing but a temporary table: for each user with at least min_positives positive interactions (up to max_users, picked by seed; part = validation or test keeps one of two disjoint halves of the users, split by seed), the last positive one is held out (with cutoff: every positive one from the cutoff on, Recall = hits / min(k, held out)), a profile is built from the earlier ones with the production formula and ranked with the production code, seen items excluded; reports Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity and popularity bias (mean ln(1+popularity) of the lists / of the catalogue) beside a popularity and a random baseline on the same split.';
