@@ -41,7 +41,8 @@ def _data(conn):
 
 def test_idempotent_upgrade_keeps_everything(booted):
     build = _build_module()
-    sharedir = subprocess.run(["pg_config", "--sharedir"], capture_output=True, text=True).stdout.strip()
+    pg_config = next((p for p in ("/usr/lib/postgresql/15/bin/pg_config",) if os.path.exists(p)), "pg_config")
+    sharedir = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True).stdout.strip()
     target = Path(sharedir) / "extension" / f"recvector--0.1.0--{NEXT}.sql"
     if not os.access(target.parent, os.W_OK):
         pytest.skip("the extension directory is not writable")
