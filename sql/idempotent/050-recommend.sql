@@ -47,30 +47,29 @@ BEGIN
     old_iter := current_setting('hnsw.iterative_scan', true);
     PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    -- One statement: the pool from the index, then relevance = alpha*similarity + beta*ln(1+popularity)
-    -- (+ exploration*noise), in distance order.
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id),
-                    array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg(1 - c.d ORDER BY c.d, c.entity_id),
-                    array_agg($5 * ln(1 + coalesce(s.popularity, 0)) ORDER BY c.d, c.entity_id),
-                    array_agg(CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, c.entity_id) ELSE 0 END
-                              ORDER BY c.d, c.entity_id)
-             FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
-                   FROM recvector.entity_vectors AS v
-                   WHERE NOT (v.entity_id = ANY ($2))'
-                   || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
-                   ORDER BY v.embedding <=> $1
-                   LIMIT $3) AS c
-             LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = c.entity_id'
-    INTO ids, vecs, sims, pops, explore USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+    -- One statement: the pool from the index, then its score parts and relevance
+    -- alpha*similarity + beta*ln(1+popularity) + exploration*noise, in distance order.
+    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id), array_agg(c.embedding ORDER BY c.d, c.entity_id),
+                    array_agg(c.sim ORDER BY c.d, c.entity_id), array_agg(c.pop ORDER BY c.d, c.entity_id),
+                    array_agg(c.expl ORDER BY c.d, c.entity_id),
+                    array_agg($4 * c.sim + c.pop + c.expl ORDER BY c.d, c.entity_id)
+             FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                          $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
+                   FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                         FROM recvector.entity_vectors AS v
+                         WHERE NOT (v.entity_id = ANY ($2))'
+                         || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
+                         ORDER BY v.embedding <=> $1
+                         LIMIT $3) AS p
+                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c'
+    INTO ids, vecs, sims, pops, explore, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
     PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
     n := coalesce(cardinality(ids), 0);
     IF n = 0 THEN
         RETURN;
     END IF;
-    SELECT array_agg(v_alpha * u.s + u.p + u.e ORDER BY u.o) INTO rel
-    FROM unnest(sims, pops, explore) WITH ORDINALITY AS u(s, p, e, o);
 
     IF v_lambda >= 1 THEN
         RETURN QUERY
