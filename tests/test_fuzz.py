@@ -29,7 +29,8 @@ FIELD_PATHS = [
     ["interactions", 0, "path", 0, "select"], ["interactions", 0, "timestamp_column"], ["interactions", 0, "name"],
     ["aggregation", "half_life"], ["aggregation", "strategy"],
 ]
-VALUES = st.one_of(NASTY, st.integers(-10**6, 10**6), st.floats(allow_nan=False), st.none(), st.booleans(),
+# Values a JSON document can hold (JSON has no NaN or Infinity).
+VALUES = st.one_of(NASTY, st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.none(), st.booleans(),
                    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
 
 
