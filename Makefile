@@ -17,6 +17,7 @@ PYLIB_ROOT ?= /usr/local/lib/recvector
 PYLIB := $(PYLIB_ROOT)/$(EXTVERSION)
 SHARE ?= /usr/local/share/recvector
 MODEL := all-MiniLM-L6-v2
+RELEASED := $(patsubst releases/recvector-python-%.tar.gz,%,$(wildcard releases/recvector-python-*.tar.gz))
 PGHOST ?= 127.0.0.1
 PGUSER ?= postgres
 export PGHOST PGUSER
@@ -32,7 +33,7 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: deps sql check-sql install-python install-model client server demo test bench
+.PHONY: deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
@@ -47,7 +48,9 @@ install: install-python install-model
 
 # The library PL/Python imports: pinned dependencies (reinstalled only when the lock changes) and
 # this tree's recvector package, in a directory named after the extension version.
-install-python:
+install-python: install-current-python install-released-python
+
+install-current-python:
 	@mkdir -p $(PYLIB)
 	@if ! cmp -s python/requirements-plpython.txt $(PYLIB)/.requirements.txt; then \
 	  echo "==> pip install --target $(PYLIB)"; \
@@ -57,6 +60,25 @@ install-python:
 	fi
 	@rm -rf $(PYLIB)/recvector && cp -r python/recvector $(PYLIB)/recvector && \
 	  find $(PYLIB)/recvector -name __pycache__ -prune -exec rm -rf {} + && chmod -R a+rX $(PYLIB_ROOT)
+
+# Earlier releases' Python libraries (releases/recvector-python-<v>.tar.gz, the python/ tree of each
+# release), each in its own directory, so an installed older extension version keeps working until
+# `ALTER EXTENSION recvector UPDATE`, as pgai does. The same pinned dependencies are hard-linked
+# from this version's directory instead of downloaded again.
+install-released-python: install-current-python
+	@for v in $(RELEASED); do \
+	  [ "$$v" = "$(EXTVERSION)" ] && continue; \
+	  dir=$(PYLIB_ROOT)/$$v; tmp=$$(mktemp -d); \
+	  tar -xzf releases/recvector-python-$$v.tar.gz -C $$tmp && src=$$tmp/recvector-$$v/python || exit 1; \
+	  if ! cmp -s $$src/requirements-plpython.txt $$dir/.requirements.txt; then \
+	    echo "==> Python library of RecVector $$v -> $$dir"; rm -rf $$dir; \
+	    if cmp -s $$src/requirements-plpython.txt $(PYLIB)/.requirements.txt; then cp -al $(PYLIB) $$dir; \
+	    else mkdir -p $$dir && $(SYSTEM_PYTHON) -m pip install --quiet --disable-pip-version-check \
+	      --no-warn-script-location --target $$dir -r $$src/requirements-plpython.txt || exit 1; fi; \
+	    cp $$src/requirements-plpython.txt $$dir/.requirements.txt; \
+	  fi; \
+	  rm -rf $$dir/recvector && cp -r $$src/recvector $$dir/recvector && rm -rf $$tmp; \
+	done; chmod -R a+rX $(PYLIB_ROOT)
 
 install-model:
 	@mkdir -p $(SHARE)/models

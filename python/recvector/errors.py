@@ -24,6 +24,12 @@ class RecVectorError(Exception):
         return self.message
 
 
+class ArgumentError(RecVectorError):
+    """A function argument is out of range or malformed (the message names the argument)."""
+
+    sqlstate = "22023"  # invalid_parameter_value
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a mapping document, located by its JSON path (``$.entities.id``)."""
@@ -63,8 +69,9 @@ class NotConfiguredError(RecVectorError):
         )
 
 
-class EmbeddingError(RecVectorError):
-    """An embedding provider failed or returned something unusable."""
+class ServiceError(RecVectorError):
+    """A service outside the database (an embedding provider, a Chroma server) failed or answered
+    something unusable. ``provider`` names the service; ``retryable`` says whether trying again can help."""
 
     sqlstate = "58000"  # system_error
 
@@ -78,6 +85,10 @@ class EmbeddingError(RecVectorError):
         super().__init__(message, detail="; ".join(parts), hint=hint)
 
 
+class EmbeddingError(ServiceError):
+    """An embedding provider failed or returned something unusable."""
+
+
 class DimensionMismatchError(EmbeddingError):
     """The provider returned vectors of another size than the mapping declares."""
 
@@ -89,11 +100,19 @@ class DimensionMismatchError(EmbeddingError):
         )
 
 
+class ChromaError(ServiceError):
+    """A Chroma server answered something RecVector cannot use (wrong space, size, shape)."""
+
+    def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, provider="chroma", detail=detail, hint=hint)
+
+
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
-class APICallError(EmbeddingError):
-    """A hosted provider's HTTP call failed. ``retryable`` for 408/409/429/5xx and network errors."""
+class APICallError(ServiceError):
+    """An HTTP call to a hosted provider or a Chroma server failed. ``retryable`` for 408/409/429/5xx
+    and network errors."""
 
     def __init__(self, message: str, *, provider: str, url: str, status: int | None = None,
                  body: str | None = None, request_id: str | None = None, retry_after: float | None = None,

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from . import __version__
-from .errors import MappingError, NotConfiguredError, Problem, RecVectorError
+from .errors import ArgumentError, MappingError, NotConfiguredError, Problem, RecVectorError
 from .mapping import interval_seconds, load_mapping, mapping_problems, qi
 from .providers import EmbeddingModel, get_embedding_model
 from .text import compose, fingerprint
@@ -390,4 +390,32 @@ def reembed(plpy: Any, mapping: str | None = None) -> str:
     return json.dumps(_bootstrap(plpy, None, None, False))
 
 
-__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities", "sync", "set_filter"]
+@_sql_errors
+def chroma_sync(plpy: Any, url: str | None, collection: str | None, full_sync: bool | None, batch_size: int | None,
+                tenant: str | None, database: str | None, recreate: bool | None, documents: bool | None,
+                token_env: str | None, max_retries: int | None, timeout_seconds: float | None) -> str:
+    from . import chroma
+
+    if url is None:
+        raise ArgumentError("url must not be NULL", hint="Pass the Chroma server's address, e.g. 'http://127.0.0.1:8000'.")
+    return json.dumps(chroma.sync(
+        plpy, url, collection, full_sync=bool(full_sync), batch_size=batch_size,
+        tenant=tenant or "default_tenant", database=database or "default_database", recreate=bool(recreate),
+        documents=documents is not False, token_env=token_env,
+        max_retries=5 if max_retries is None else max_retries,
+        timeout_seconds=30.0 if timeout_seconds is None else timeout_seconds))
+
+
+@_sql_errors
+def chroma_verify(plpy: Any, url: str | None, collection: str | None, sample: int | None, tenant: str | None,
+                  database: str | None, token_env: str | None) -> str:
+    from . import chroma
+
+    if url is None:
+        raise ArgumentError("url must not be NULL", hint="Pass the Chroma server's address, e.g. 'http://127.0.0.1:8000'.")
+    return json.dumps(chroma.verify(plpy, url, collection, sample=100 if sample is None else sample,
+                                    tenant=tenant or "default_tenant", database=database or "default_database",
+                                    token_env=token_env))
+
+
+__all__ = ["__version__", "set_schema", "validate_schema", "embed", "bootstrap", "reembed", "refresh_entities", "sync", "set_filter", "chroma_sync", "chroma_verify"]

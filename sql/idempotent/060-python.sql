@@ -87,3 +87,13 @@ rv.bootstrap(plpy, batch_size=batch_size, max_entities=None, commit=True)
 $$;
 COMMENT ON PROCEDURE recvector.bootstrap_resumable(integer) IS
   'Like recvector.bootstrap() but commits after every batch (CALL it outside a transaction block): interrupt it at any point and CALL it again to resume where it stopped.';
+
+--@python recvector.chroma_sync(url text, collection text, full_sync boolean DEFAULT false, batch_size integer DEFAULT NULL, tenant text DEFAULT 'default_tenant', database text DEFAULT 'default_database', recreate boolean DEFAULT false, documents boolean DEFAULT true, token_env text DEFAULT NULL, max_retries integer DEFAULT 5, timeout_seconds float8 DEFAULT 30) RETURNS jsonb
+--@call rv.chroma_sync(plpy, url, collection, full_sync, batch_size, tenant, database, recreate, documents, token_env, max_retries, timeout_seconds)
+COMMENT ON FUNCTION recvector.chroma_sync(text, text, boolean, integer, text, text, boolean, boolean, text, integer, float8) IS
+  'Pushes entity vectors to a Chroma collection (cosine space, precomputed embeddings, the composed entity text as document, feature values as metadata) in batches within the server''s maximum batch size. The first call (or full_sync => true) sends everything and deletes ids Chroma has that PostgreSQL does not; later calls send only what changed or was deleted since the last successful sync (watermark in recvector.chroma_targets). Calls are retried with backoff; a failed sync raises and leaves the watermark unchanged, so the next call repairs it. recreate => true drops and rebuilds the collection (after a model change). token_env names a server environment variable holding a Chroma token. Returns a summary.';
+
+--@python recvector.chroma_verify(url text, collection text, sample integer DEFAULT 100, tenant text DEFAULT 'default_tenant', database text DEFAULT 'default_database', token_env text DEFAULT NULL) RETURNS jsonb
+--@call rv.chroma_verify(plpy, url, collection, sample, tenant, database, token_env)
+COMMENT ON FUNCTION recvector.chroma_verify(text, text, integer, text, text, text) IS
+  'Compares a Chroma collection with the entity vectors: both counts, and a random sample of vectors fetched back from Chroma (missing ids, vectors that differ). in_step is true when everything matches.';

@@ -58,8 +58,14 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def post_json(provider: str, url: str, body: Any, headers: Mapping[str, str], timeout: float) -> Any:
-    data = json.dumps(body).encode("utf-8")
-    req = urllib.request.Request(url, data=data, method="POST",
+    return request_json(provider, "POST", url, body, headers, timeout)
+
+
+def request_json(provider: str, method: str, url: str, body: Any, headers: Mapping[str, str], timeout: float) -> Any:
+    """One HTTP call with a JSON body (none for ``body=None``) and a JSON answer; every failure
+    becomes :class:`APICallError`."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, method=method,
                                  headers={"Content-Type": "application/json", "Accept": "application/json", **headers})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from the admin's mapping
@@ -90,7 +96,8 @@ def _error_message(text: str) -> str:
     if isinstance(err, dict):
         return str(err.get("message") or err)[:200]
     if isinstance(err, str):
-        return err[:200]
+        message = doc.get("message")  # Chroma: {"error": "NotFoundError", "message": "..."}
+        return f"{err}: {message}"[:300] if isinstance(message, str) and message else err[:200]
     return text[:200]
 
 
