@@ -3,33 +3,29 @@ interactions are recorded and queued, the server is restarted (fast shutdown) an
 counters and failed interactions are all still there and get processed."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
-
 import psycopg
 import pytest
 
+import clusters
 import tiny
 
 PORT = 5439
 
 
 def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
+    clusters.run(*cmd)
 
 
 @pytest.fixture
 def cluster():
-    if shutil.which("pg_createcluster") is None:
+    if not clusters.available():
         pytest.skip("pg_createcluster (postgresql-common) is not available")
-    name = f"rvrestart{uuid.uuid4().hex[:6]}"
-    _run("pg_createcluster", "15", name, "--port", str(PORT), "--", "--auth=trust")
+    c = clusters.Cluster("rvrestart", PORT).create()
     try:
-        _run("pg_ctlcluster", "--skip-systemctl-redirect", "15", name, "start")
-        yield name, f"host=127.0.0.1 port={PORT} user=postgres dbname=postgres"
+        c.ctl("start")
+        yield c.name, c.dsn()
     finally:
-        subprocess.run(["pg_dropcluster", "15", name, "--stop"], capture_output=True)
+        c.drop()
 
 
 def test_restart_loses_nothing_queued(cluster):
