@@ -176,6 +176,76 @@ COMMENT ON TABLE recvector.entity_tombstones IS
 SELECT pg_catalog.pg_extension_config_dump('recvector.chroma_targets', '');
 SELECT pg_catalog.pg_extension_config_dump('recvector.entity_tombstones', '');
 
+-- ---- sql/idempotent/005-partitions.sql ----
+-- Hash partitioning of the two aggregate tables, for very many users and entities (docs/scaling.md).
+-- The setting recvector.partitions, read when the extension is created or updated, chooses the
+-- shape: unset keeps the current one, 1 a plain table, 2-1024 that many hash partitions on the key.
+-- A change moves the rows inside this script (so the new tables are extension members, registered
+-- for pg_dump); recvector.update_user_profile(), whose result type is the profile row, is dropped
+-- here and created again by a later file.
+DO $partitions$
+DECLARE
+    setting text := nullif(current_setting('recvector.partitions', true), '');
+    want integer;
+    t record;
+    have integer;
+    tbl text;
+    i integer;
+    part text;
+BEGIN
+    IF setting IS NULL THEN
+        RETURN;
+    END IF;
+    IF setting !~ '^\s*\d{1,4}\s*$' OR setting::integer NOT BETWEEN 1 AND 1024 THEN
+        RAISE EXCEPTION 'recvector.partitions must be an integer from 1 to 1024, got %', setting
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Unset it to keep the current layout, 1 for plain tables, 2-1024 for hash partitions.';
+    END IF;
+    want := setting::integer;
+    FOR t IN SELECT * FROM (VALUES ('rec_user_profiles', 'user_id'), ('rec_entity_stats', 'entity_id')) AS v(name, key) LOOP
+        SELECT CASE c.relkind WHEN 'p' THEN (SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = c.oid) ELSE 1 END
+          INTO have
+        FROM pg_catalog.pg_class c WHERE c.oid = format('recvector.%I', t.name)::regclass;
+        CONTINUE WHEN have = want;
+        RAISE NOTICE 'recvector: rebuilding recvector.% with % partition(s) (had %)', t.name, want, have;
+        tbl := format('recvector.%I', t.name);
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tbl);
+        DROP FUNCTION IF EXISTS recvector.update_user_profile(text);
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', tbl, t.name || '_old');
+        EXECUTE format('ALTER INDEX recvector.%I RENAME TO %I', t.name || '_pkey', t.name || '_old_pkey');
+        IF t.name = 'rec_entity_stats' THEN
+            ALTER INDEX recvector.rec_entity_stats_popularity_idx RENAME TO rec_entity_stats_old_popularity_idx;
+        END IF;
+        EXECUTE format('CREATE TABLE %s (LIKE recvector.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS)%s',
+                       tbl, t.name || '_old', CASE WHEN want > 1 THEN format(' PARTITION BY HASH (%I)', t.key) ELSE '' END);
+        EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (%I)', tbl, t.key);
+        IF t.name = 'rec_entity_stats' THEN
+            CREATE INDEX rec_entity_stats_popularity_idx ON recvector.rec_entity_stats (popularity DESC, entity_id);
+        END IF;
+        EXECUTE format('COMMENT ON TABLE %s IS %L', tbl,
+                       obj_description(format('recvector.%I', t.name || '_old')::regclass, 'pg_class'));
+        IF want > 1 THEN
+            FOR i IN 0 .. want - 1 LOOP
+                part := format('recvector.%I', format('%s_p%s', t.name, lpad(i::text, 4, '0')));
+                EXECUTE format('CREATE TABLE %s PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s)', part, tbl, want, i);
+                PERFORM pg_catalog.pg_extension_config_dump(part, '');
+            END LOOP;
+        ELSE
+            PERFORM pg_catalog.pg_extension_config_dump(tbl, '');
+        END IF;
+        EXECUTE format('INSERT INTO %s SELECT * FROM recvector.%I', tbl, t.name || '_old');
+        -- Out of the extension first (its partitions too): that also takes them out of the tables
+        -- pg_dump copies.
+        FOR part IN SELECT inhrelid::regclass::text FROM pg_catalog.pg_inherits
+                    WHERE inhparent = format('recvector.%I', t.name || '_old')::regclass LOOP
+            EXECUTE format('ALTER EXTENSION recvector DROP TABLE %s', part);
+        END LOOP;
+        EXECUTE format('ALTER EXTENSION recvector DROP TABLE recvector.%I', t.name || '_old');
+        EXECUTE format('DROP TABLE recvector.%I', t.name || '_old');
+    END LOOP;
+END
+$partitions$;
+
 -- ---- sql/idempotent/010-util.sql ----
 -- Small helpers used by the serving path. Pure SQL, no PL/Python.
 
@@ -1180,10 +1250,18 @@ COMMENT ON FUNCTION recvector._rethrow(text, text, text, text) IS
 CREATE OR REPLACE FUNCTION recvector._py_set_schema(mapping jsonb)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1195,7 +1273,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.set_schema(plpy, mapping)
 $$;
 COMMENT ON FUNCTION recvector._py_set_schema(jsonb) IS 'Internal: PL/Python body of recvector.set_schema().';
@@ -1218,10 +1296,18 @@ COMMENT ON FUNCTION recvector.set_schema(jsonb) IS
 CREATE OR REPLACE FUNCTION recvector._py_embed(texts text[])
 RETURNS vector[]
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1233,7 +1319,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.embed(plpy, texts)
 $$;
 COMMENT ON FUNCTION recvector._py_embed(text[]) IS 'Internal: PL/Python body of recvector.embed().';
@@ -1256,10 +1342,18 @@ COMMENT ON FUNCTION recvector.embed(text[]) IS
 CREATE OR REPLACE FUNCTION recvector._py_bootstrap(batch_size integer, max_entities integer)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1271,7 +1365,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.bootstrap(plpy, batch_size=batch_size, max_entities=max_entities, commit=False)
 $$;
 COMMENT ON FUNCTION recvector._py_bootstrap(integer, integer) IS 'Internal: PL/Python body of recvector.bootstrap().';
@@ -1294,10 +1388,18 @@ COMMENT ON FUNCTION recvector.bootstrap(integer, integer) IS
 CREATE OR REPLACE FUNCTION recvector._py_reembed(mapping jsonb)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1309,7 +1411,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.reembed(plpy, mapping)
 $$;
 COMMENT ON FUNCTION recvector._py_reembed(jsonb) IS 'Internal: PL/Python body of recvector.reembed().';
@@ -1332,10 +1434,18 @@ COMMENT ON FUNCTION recvector.reembed(jsonb) IS
 CREATE OR REPLACE FUNCTION recvector._py_refresh_entities(entity_ids text[])
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1347,7 +1457,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.refresh_entities(plpy, entity_ids)
 $$;
 COMMENT ON FUNCTION recvector._py_refresh_entities(text[]) IS 'Internal: PL/Python body of recvector.refresh_entities().';
@@ -1370,10 +1480,18 @@ COMMENT ON FUNCTION recvector.refresh_entities(text[]) IS
 CREATE OR REPLACE FUNCTION recvector._py_sync()
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1385,7 +1503,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.sync(plpy)
 $$;
 COMMENT ON FUNCTION recvector._py_sync() IS 'Internal: PL/Python body of recvector.sync().';
@@ -1408,10 +1526,18 @@ COMMENT ON FUNCTION recvector.sync() IS
 CREATE OR REPLACE FUNCTION recvector._py_set_filter(name text, expression text)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1423,7 +1549,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.set_filter(plpy, name, expression)
 $$;
 COMMENT ON FUNCTION recvector._py_set_filter(text, text) IS 'Internal: PL/Python body of recvector.set_filter().';
@@ -1446,10 +1572,18 @@ COMMENT ON FUNCTION recvector.set_filter(text, text) IS
 CREATE OR REPLACE FUNCTION recvector.validate_schema(mapping jsonb)
 RETURNS TABLE (path text, problem text)
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1461,7 +1595,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.validate_schema(plpy, mapping)
 $$;
 COMMENT ON FUNCTION recvector.validate_schema(jsonb) IS
@@ -1469,10 +1603,18 @@ COMMENT ON FUNCTION recvector.validate_schema(jsonb) IS
 
 CREATE OR REPLACE PROCEDURE recvector.bootstrap_resumable(batch_size integer DEFAULT NULL)
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1484,7 +1626,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 rv.bootstrap(plpy, batch_size=batch_size, max_entities=None, commit=True)
 $$;
 COMMENT ON PROCEDURE recvector.bootstrap_resumable(integer) IS
@@ -1493,10 +1635,18 @@ COMMENT ON PROCEDURE recvector.bootstrap_resumable(integer) IS
 CREATE OR REPLACE FUNCTION recvector._py_chroma_sync(url text, collection text, full_sync boolean, batch_size integer, tenant text, database text, recreate boolean, documents boolean, token_env text, max_retries integer, timeout_seconds float8)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1508,7 +1658,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.chroma_sync(plpy, url, collection, full_sync, batch_size, tenant, database, recreate, documents, token_env, max_retries, timeout_seconds)
 $$;
 COMMENT ON FUNCTION recvector._py_chroma_sync(text, text, boolean, integer, text, text, boolean, boolean, text, integer, float8) IS 'Internal: PL/Python body of recvector.chroma_sync().';
@@ -1531,10 +1681,18 @@ COMMENT ON FUNCTION recvector.chroma_sync(text, text, boolean, integer, text, te
 CREATE OR REPLACE FUNCTION recvector._py_chroma_verify(url text, collection text, sample integer, tenant text, database text, token_env text)
 RETURNS jsonb
 LANGUAGE plpython3u AS $$
-rv = GD.get("recvector")
+rv = GD.get("recvector-0.2.0")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "0.2.0":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -1546,7 +1704,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version 0.2.0" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector 0.2.0 source tree.")
-    GD["recvector"] = rv
+    GD["recvector-0.2.0"] = rv
 return rv.chroma_verify(plpy, url, collection, sample, tenant, database, token_env)
 $$;
 COMMENT ON FUNCTION recvector._py_chroma_verify(text, text, integer, text, text, text) IS 'Internal: PL/Python body of recvector.chroma_verify().';

@@ -23,10 +23,18 @@ PLAIN_OUT = ROOT / "python" / "recvector" / "sql"
 PYTHON_ONLY = {"060-python.sql"}
 
 PREAMBLE = '''\
-rv = GD.get("recvector")
+rv = GD.get("recvector-@VERSION@")
 if rv is None:
-    import sys
+    import os, sys
     _dir = plpy.execute("SELECT recvector._py_library_dir() AS d")[0]["d"]
+    _old = sys.modules.get("recvector")
+    if _old is not None and getattr(_old, "__version__", None) != "@VERSION@":
+        # This session ran another version's library (before ALTER EXTENSION UPDATE): unload it.
+        _root = os.path.dirname(os.path.dirname(_old.__file__))
+        for _name in [n for n in sys.modules if n == "recvector" or n.startswith("recvector.")]:
+            del sys.modules[_name]
+        sys.path[:] = [p for p in sys.path if p != _root]
+        GD.pop("recvector", None)
     if _dir not in sys.path:
         sys.path.insert(0, _dir)
     try:
@@ -38,7 +46,7 @@ if rv is None:
         plpy.error("recvector Python library %s does not match extension version @VERSION@" % rv.__version__,
                    detail="loaded from %s" % rv.__file__,
                    hint="Run `make install` from the RecVector @VERSION@ source tree.")
-    GD["recvector"] = rv'''
+    GD["recvector-@VERSION@"] = rv'''
 
 
 PY_MARKER = re.compile(r"^--@python recvector\.(\w+)\(([^)]*)\) RETURNS (\S+)\n--@call (.+)$", re.M)
