@@ -926,8 +926,7 @@ COMMENT ON FUNCTION recvector.disable_entity_sync() IS 'Removes the entity-sync 
 -- statement-level trigger with a transition table).
 CREATE OR REPLACE FUNCTION recvector._record_tombstones()
 RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM recvector.chroma_targets) THEN
         INSERT INTO recvector.entity_tombstones (entity_id, deleted_at)

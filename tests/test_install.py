@@ -56,10 +56,11 @@ def test_objects_naming_comments_and_search_path(empty_db):
                               "JOIN pg_namespace n ON n.oid = c.relnamespace "
                               "WHERE n.nspname = 'recvector' AND c.relkind = 'r'").fetchall()
     assert {t for t, _ in tables} == {"mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats",
-                                      "events", "queue", "triggers", "failed_interactions", "filters"}
+                                      "events", "queue", "triggers", "failed_interactions", "filters",
+                                      "chroma_targets", "entity_tombstones"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
-    assert dumped == 12  # 9 tables + 3 identity sequences
+    assert dumped == 14  # 11 tables + 3 identity sequences
 
 
 def test_install_into_another_schema(empty_db):
