@@ -237,3 +237,53 @@ def test_concurrent_syncs_of_one_target_take_turns(booted, chroma):
         t.join()
     assert sorted(r["mode"] for r in results) == ["full", "incremental"]
     assert wait_for(lambda: verify(booted, chroma.url, "films-turns")["in_step"], timeout=5)
+
+
+def cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "recvector.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_sync_and_verify(booted, chroma):
+    from conftest import dsn
+
+    db = dsn(one(booted, "SELECT current_database()"))
+    r = cli("chroma-sync", chroma.url, "films-cli", "--dsn", db)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("chroma-sync: full: 1000 upserted, 0 deleted")
+    r = cli("chroma-verify", chroma.url, "films-cli", "--sample", "50", "--dsn", db, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["in_step"] is True
+    chroma.records("films-cli", "delete", {"ids": ["7"]})
+    r = cli("chroma-verify", chroma.url, "films-cli", "--sample", "1000", "--dsn", db)
+    assert r.returncode == 2 and "NOT in step" in r.stdout and "1 missing" in r.stdout
+
+
+def test_out_of_database_sync_without_plpython(empty_db, chroma):
+    """A plain-SQL install (no PL/Python): the CLI runs the very same sync over psycopg."""
+    import tiny
+    from conftest import dsn
+
+    db = dsn(one(empty_db, "SELECT current_database()"))
+    assert cli("install", "--plain", "--dsn", db).returncode == 0
+    empty_db.execute(tiny.SCHEMA)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(tiny.mapping("incremental"), f)
+    r = cli("set-schema", f.name, "--dsn", db)
+    assert r.returncode == 0, r.stderr
+    for eid, v in tiny.VECTORS.items():
+        empty_db.execute("INSERT INTO recvector.entity_vectors (entity_id, embedding, fingerprint, model) "
+                         "VALUES (%s, %s::vector, 'hand', 'hand')", (eid, str(v)))
+    r = cli("chroma-sync", chroma.url, "tiny-plain", "--dsn", db, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["upserted"] == 5
+    got = chroma.records("tiny-plain", "get", {"ids": ["4"], "include": ["embeddings", "documents", "metadatas"]})
+    assert got["embeddings"][0] == pytest.approx(tiny.VECTORS["4"], abs=1e-6)
+    assert got["documents"][0].lower().startswith("title: four") and got["metadatas"][0]["title"] == "four"
+    empty_db.execute("DELETE FROM recvector.entity_vectors WHERE entity_id = '5'")
+    r = cli("chroma-sync", chroma.url, "tiny-plain", "--dsn", db, "--json")
+    assert (json.loads(r.stdout)["mode"], json.loads(r.stdout)["deleted"]) == ("incremental", 1)
+    assert cli("chroma-verify", chroma.url, "tiny-plain", "--dsn", db).returncode == 0

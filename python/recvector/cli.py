@@ -63,6 +63,27 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chroma_sync(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        summary = c.chroma_sync(args.url, args.collection, full_sync=args.full, batch_size=args.batch_size,
+                                recreate=args.recreate, tenant=args.tenant, database=args.database,
+                                token_env=args.token_env)
+        _out(args, summary, f"chroma-sync: {summary['mode']}: {summary['upserted']} upserted, "
+                            f"{summary['deleted']} deleted in {summary['batches']} calls")
+    return 0
+
+
+def cmd_chroma_verify(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        report = c.chroma_verify(args.url, args.collection, sample=args.sample, tenant=args.tenant,
+                                 database=args.database)
+        _out(args, report, f"chroma-verify: {'in step' if report['in_step'] else 'NOT in step'}: "
+                           f"{report['postgres_count']} vectors in PostgreSQL, {report['chroma_count']} in Chroma; "
+                           f"{report['missing_count']} missing and {report['mismatched_count']} different "
+                           f"of {report['sampled']} sampled")
+    return 0 if report["in_step"] else 2
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     with _client(args) as c:
         c.bootstrap(batch_size=args.batch_size, resumable=True)
@@ -169,6 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sync", parents=[common], help="embed only entities whose text changed; drop deleted ones")
     s.set_defaults(fn=cmd_sync)
+    for name, fn, helptext in (("chroma-sync", cmd_chroma_sync, "push changed entity vectors to a Chroma collection"),
+                               ("chroma-verify", cmd_chroma_verify, "compare a Chroma collection with the vectors (exit 2 if not in step)")):
+        s = sub.add_parser(name, parents=[common], help=helptext)
+        s.add_argument("url", help="Chroma server, e.g. http://127.0.0.1:8000")
+        s.add_argument("collection")
+        s.add_argument("--tenant", default="default_tenant")
+        s.add_argument("--database", default="default_database")
+        if name == "chroma-sync":
+            s.add_argument("--full", action="store_true", help="send everything and delete ids PostgreSQL does not have")
+            s.add_argument("--recreate", action="store_true", help="drop and rebuild the collection")
+            s.add_argument("--batch-size", type=int)
+            s.add_argument("--token-env", help="environment variable holding a Chroma token")
+        else:
+            s.add_argument("--sample", type=int, default=100)
+        s.set_defaults(fn=fn)
 
     s = sub.add_parser("set-schema", parents=[common], help="load (or --check) a mapping file")
     s.add_argument("mapping")

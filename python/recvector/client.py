@@ -124,6 +124,26 @@ class Client:
             return self._outside("sync")
         return self._one("SELECT recvector.sync()")
 
+    def chroma_sync(self, url: str, collection: str, *, full_sync: bool = False, batch_size: int | None = None,
+                    recreate: bool = False, tenant: str = "default_tenant", database: str = "default_database",
+                    token_env: str | None = None) -> dict[str, Any]:
+        """Push changed entity vectors to a Chroma collection (recvector.chroma_sync). Outside the
+        database (plain install) the sync runs here, with ``token_env`` read from this process."""
+        kw = dict(full_sync=full_sync, batch_size=batch_size, recreate=recreate, tenant=tenant, database=database,
+                  token_env=token_env)
+        if not self.in_database():
+            return self._outside("chroma_sync", url, collection, **kw)
+        return self._one("SELECT recvector.chroma_sync(%(url)s, %(collection)s, full_sync => %(full_sync)s, "
+                         "batch_size => %(batch_size)s, tenant => %(tenant)s, database => %(database)s, "
+                         "recreate => %(recreate)s, token_env => %(token_env)s)",
+                         {"url": url, "collection": collection, **kw})
+
+    def chroma_verify(self, url: str, collection: str, *, sample: int = 100, tenant: str = "default_tenant",
+                      database: str = "default_database") -> dict[str, Any]:
+        if not self.in_database():
+            return self._outside("chroma_verify", url, collection, sample=sample, tenant=tenant, database=database)
+        return self._one("SELECT recvector.chroma_verify(%s, %s, %s, %s, %s)", (url, collection, sample, tenant, database))
+
     def drain_entities(self, max_items: int = 100) -> int:
         """Out-of-database mode: embed entities queued by the entity-sync triggers."""
         return 0 if self.in_database() else int(self._outside("drain_entities", max_items))

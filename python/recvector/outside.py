@@ -166,5 +166,18 @@ def drain_entities(conn: psycopg.Connection, max_items: int = 100, **kw: Any) ->
     return len(rows)
 
 
+def chroma_sync(conn: psycopg.Connection, url: str, collection: str, **kw: Any) -> dict[str, Any]:
+    """The same sync as recvector.chroma_sync(), run here: one transaction, committed at the end."""
+    from . import chroma
+
+    return _run(conn, chroma.sync, url, collection, **kw)
+
+
+def chroma_verify(conn: psycopg.Connection, url: str, collection: str, **kw: Any) -> dict[str, Any]:
+    from . import chroma
+
+    return _run(conn, chroma.verify, url, collection, **kw)
+
+
 __all__ = ["PsycopgPlpy", "plain_script", "install_plain", "in_database", "installed", "set_schema",
-           "bootstrap", "sync", "drain_entities"]
+           "bootstrap", "sync", "drain_entities", "chroma_sync", "chroma_verify"]
