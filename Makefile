@@ -2,7 +2,7 @@
 #   make install   extension + Python library + local model (run as root; `make deps` first on a new machine)
 #   make demo      everything a new machine needs, then the Pagila demo (offline, local model)
 #   make test      everything the tests need, then the test suite
-#   make bench     benchmarks -> docs/benchmarks.md
+#   make bench     benchmarks -> docs/benchmarks*.md (quick); make bench-full adds 1M entities
 
 EXTVERSION := $(shell sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" extension/recvector.control)
 PG_MAJOR ?= 15
@@ -33,7 +33,7 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
+.PHONY: bench-full deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
@@ -98,5 +98,13 @@ demo: deps install client server
 test: deps install client server
 	$(VPY) -m pytest -q tests
 
+# Quick mode (under 5 minutes): Pagila, then 100k synthetic entities. bench-full: 1M entities
+# (about 20 minutes on 2 cores). Both write docs/benchmarks*.md and .json.
 bench: deps install client server
 	$(VPY) -m recvector.bench
+	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 20
+
+bench-full: deps install client server
+	$(VPY) -m recvector.bench
+	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 60
+	$(VPY) -m recvector.bench_scale --entities 1000000 --load-seconds 60

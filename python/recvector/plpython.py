@@ -133,6 +133,7 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
         "ON CONFLICT (id) DO UPDATE SET document = excluded.document, compiled = excluded.compiled, "
         "loaded_at = excluded.loaded_at, loaded_by = excluded.loaded_by", ["text", "text"])
     plpy.execute(plan, [json.dumps(full), json.dumps(compiled_json)])
+    plpy.execute("SELECT recvector._generate_mapped()")
 
     advice = _index_advice(plpy, full)
     for a in advice:

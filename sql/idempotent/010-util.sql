@@ -136,7 +136,7 @@ BEGIN
     END IF;
     IF to_regclass('recvector.entity_vectors_embedding_hnsw') IS NULL THEN
         CREATE INDEX entity_vectors_embedding_hnsw ON recvector.entity_vectors
-            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 200);
         result := result || '{"hnsw_index": "created"}';
     ELSE
         result := result || '{"hnsw_index": "present"}';
@@ -152,9 +152,12 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     m recvector.mapping := recvector._mapping();
+    result jsonb;
 BEGIN
-    RETURN recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+    result := recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+    PERFORM recvector._generate_mapped();
+    RETURN result;
 END
 $$;
 COMMENT ON FUNCTION recvector.repair() IS
-  'Restores what pg_dump/restore does not carry for an extension''s tables: the vector(D) column type and the HNSW index. Safe to run any time; returns what it did.';
+  'Restores what pg_dump/restore does not carry for an extension''s tables and functions: the vector(D) column type, the HNSW index and the per-mapping query functions. Safe to run any time; returns what it did.';

@@ -17,20 +17,19 @@ DECLARE
     hl double precision := coalesce(p_half_life_seconds, (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision);
     lim integer := (m.document -> 'aggregation' ->> 'history_limit')::integer;
 BEGIN
-    EXECUTE format($q$
-        WITH h AS (%s),
+    WITH h AS (SELECT * FROM recvector._mapped_history(m.compiled -> 'params', p_user_id, lim,
+                                                      recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
+                                                      p_before)),
         hv AS (SELECT h.weight, h.occurred_at, v.embedding
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $6))) AS s,
-                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $6)) AS a
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, hl))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, hl)) AS a
                 FROM hv, ref)
-        SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
-        FROM agg, ref $q$, m.compiled ->> 'history')
+    SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
     INTO embedding, accumulated_weight, last_interaction_at, interactions
-    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
-          p_before, hl;
+    FROM agg, ref;
 END
 $$;
 COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz, double precision) IS

@@ -23,7 +23,8 @@ COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result
 -- recvector.evaluate passes profiles built from the training part of a user's history.
 CREATE OR REPLACE FUNCTION recvector._rank(
     prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
-    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL)
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL,
+    v_ef integer DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision, similarity double precision,
                popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -39,31 +40,90 @@ DECLARE
     taken boolean[];
     n integer;
     best integer;
+    bv vector;
     old_ef text;
     old_iter text;
+    pool_sql text;
 BEGIN
-    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
+    -- Candidate pool from the HNSW index (the iterative scan keeps the pool full despite the seen
+    -- filter); score parts and relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise
+    -- computed in the same statement. Without a filter the statements are static (plans cached).
     old_ef := current_setting('hnsw.ef_search', true);
     old_iter := current_setting('hnsw.iterative_scan', true);
-    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, coalesce(v_ef, 40), 40), 1000)::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    -- One statement: the pool from the index, then its score parts and relevance
-    -- alpha*similarity + beta*ln(1+popularity) + exploration*noise, in distance order.
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id), array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg(c.sim ORDER BY c.d, c.entity_id), array_agg(c.pop ORDER BY c.d, c.entity_id),
-                    array_agg(c.expl ORDER BY c.d, c.entity_id),
-                    array_agg($4 * c.sim + c.pop + c.expl ORDER BY c.d, c.entity_id)
-             FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
-                          $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
-                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
-                   FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+
+    IF v_lambda >= 1 THEN
+        -- Relevance only: one statement, no vectors leave the index scan.
+        IF restrict_sql IS NULL THEN
+            RETURN QUERY
+            SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+            FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                         CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl,
+                         v_alpha * (1 - p.d) + v_beta * ln(1 + coalesce(s.popularity, 0))
+                           + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS rel
+                  FROM (SELECT v.entity_id, v.embedding <=> prof AS d
+                        FROM recvector.entity_vectors AS v
+                        WHERE NOT (v.entity_id = ANY (seen))
+                        ORDER BY v.embedding <=> prof
+                        LIMIT v_pool) AS p
+                  LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
+            ORDER BY c.rel DESC, c.d, c.entity_id
+            LIMIT _rank.k;
+        ELSE
+            RETURN QUERY EXECUTE
+            'SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+             FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl,
+                          $4 * (1 - p.d) + $5 * ln(1 + coalesce(s.popularity, 0))
+                            + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS rel
+                   FROM (SELECT v.entity_id, v.embedding <=> $1 AS d
                          FROM recvector.entity_vectors AS v
-                         WHERE NOT (v.entity_id = ANY ($2))'
-                         || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
+                         WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
                          ORDER BY v.embedding <=> $1
                          LIMIT $3) AS p
-                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c'
-    INTO ids, vecs, sims, pops, explore, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
+             ORDER BY c.rel DESC, c.d, c.entity_id
+             LIMIT $8'
+            USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed, _rank.k;
+        END IF;
+        PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+        PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
+        RETURN;
+    END IF;
+
+    -- MMR: the pool with its vectors, in distance order (arrays built in one pass, so aligned).
+    pool_sql := 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+                        array_agg(c.expl), array_agg($4 * c.sim + c.pop + c.expl)
+                 FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                              $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                              CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
+                       FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                             FROM recvector.entity_vectors AS v
+                             WHERE NOT (v.entity_id = ANY ($2))'
+                             || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
+                             ORDER BY v.embedding <=> $1
+                             LIMIT $3) AS p
+                       LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+                       ORDER BY p.d, p.entity_id) AS c';
+    IF restrict_sql IS NULL THEN
+        SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+               array_agg(c.expl), array_agg(v_alpha * c.sim + c.pop + c.expl)
+        INTO ids, vecs, sims, pops, explore, rel
+        FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                     v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                     CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl
+              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> prof AS d
+                    FROM recvector.entity_vectors AS v
+                    WHERE NOT (v.entity_id = ANY (seen))
+                    ORDER BY v.embedding <=> prof
+                    LIMIT v_pool) AS p
+              LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+              ORDER BY p.d, p.entity_id) AS c;
+    ELSE
+        EXECUTE pool_sql INTO ids, vecs, sims, pops, explore, rel
+        USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+    END IF;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
     PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
     n := coalesce(cardinality(ids), 0);
@@ -71,23 +131,12 @@ BEGIN
         RETURN;
     END IF;
 
-    IF v_lambda >= 1 THEN
-        RETURN QUERY
-        SELECT u.id, u.r, u.s, u.p, u.e, 0::double precision
-        FROM unnest(ids, rel, sims, pops, explore) WITH ORDINALITY AS u(id, r, s, p, e, o)
-        ORDER BY u.r DESC, u.o LIMIT _rank.k;
-        RETURN;
-    END IF;
-
-    -- MMR over the pool.
+    -- Greedy MMR: take argmax lambda*relevance - (1-lambda)*max similarity to what is taken; one
+    -- statement per step both updates every candidate's max similarity and picks the next one.
     taken := array_fill(false, ARRAY[n]);
     maxsim := array_fill(NULL::double precision, ARRAY[n]);
+    SELECT u.o INTO best FROM unnest(rel) WITH ORDINALITY AS u(r, o) ORDER BY u.r DESC, u.o LIMIT 1;
     FOR step IN 1 .. least(_rank.k, n) LOOP
-        SELECT u.o INTO best
-        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
-        WHERE NOT u.t
-        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
-        LIMIT 1;
         taken[best] := true;
         entity_id := ids[best];
         score := rel[best];
@@ -96,16 +145,18 @@ BEGIN
         exploration_term := explore[best];
         mmr_penalty := (1 - v_lambda) * coalesce(maxsim[best], 0);
         RETURN NEXT;
-        IF step < least(_rank.k, n) THEN
-            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
-            INTO maxsim
-            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
-        END IF;
+        EXIT WHEN step = least(_rank.k, n);
+        bv := vecs[best];
+        SELECT array_agg(x.ms2), (array_agg(x.o ORDER BY v_lambda * x.r - (1 - v_lambda) * coalesce(x.ms2, 0) DESC, x.o)
+                                  FILTER (WHERE NOT x.t))[1]
+        INTO maxsim, best
+        FROM (SELECT u.o, u.t, u.r, CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> bv)) END AS ms2
+              FROM unnest(maxsim, vecs, taken, rel) WITH ORDINALITY AS u(ms, v, t, r, o)) AS x;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text) IS
-  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text, integer) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full; hnsw.ef_search = max(pool, v_ef)), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
@@ -165,9 +216,8 @@ BEGIN
 
     SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = rec_recommend.user_id;
     IF rec_recommend.exclude_seen THEN
-        EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
-        INTO seen USING m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
-                        recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
+        seen := recvector._mapped_seen(m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
+                                       recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type'));
     END IF;
 
     seen := seen || coalesce(rec_recommend.exclude, '{}');
@@ -179,8 +229,17 @@ BEGIN
         END IF;
     END IF;
 
-    IF prof IS NULL THEN
-        -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
+    IF prof IS NULL AND v_eps = 0 AND restrict_sql IS NULL THEN
+        -- Cold start: the most popular entities minus what was seen, straight from the popularity index.
+        RETURN QUERY
+        SELECT s.entity_id, ln(1 + s.popularity)
+        FROM recvector.rec_entity_stats AS s
+        WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
+        ORDER BY s.popularity DESC, s.entity_id
+        LIMIT rec_recommend.k;
+        RETURN;
+    ELSIF prof IS NULL THEN
+        -- Cold start with exploration noise or a filter.
         RETURN QUERY EXECUTE
         'SELECT s.entity_id,
                 ln(1 + s.popularity) + CASE WHEN $1 > 0 THEN $1 * recvector._noise($2, s.entity_id) ELSE 0 END AS score
@@ -195,7 +254,7 @@ BEGIN
 
     RETURN QUERY SELECT r.entity_id, r.score
                  FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
-                                      rec_recommend.seed, restrict_sql) AS r;
+                                      rec_recommend.seed, restrict_sql, (sc ->> 'ef_search')::integer) AS r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS

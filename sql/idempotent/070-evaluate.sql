@@ -45,7 +45,8 @@ BEGIN
         FROM recvector._rank(prof, seen, explain.k, coalesce(explain.lambda, (sc ->> 'lambda')::double precision),
                              (sc ->> 'alpha')::double precision, (sc ->> 'beta')::double precision,
                              greatest((sc ->> 'candidate_pool')::integer, explain.k),
-                             coalesce(explain.exploration, (sc ->> 'exploration')::double precision), explain.seed) AS x)
+                             coalesce(explain.exploration, (sc ->> 'exploration')::double precision), explain.seed,
+                             NULL, (sc ->> 'ef_search')::integer) AS x)
     SELECT r.rank, r.entity_id, r.score, r.similarity, r.popularity_term, r.exploration_term, r.mmr_penalty,
            (SELECT coalesce(jsonb_agg(c ORDER BY (c ->> 'contribution')::double precision DESC), '[]')
             FROM (SELECT jsonb_build_object('entity_id', e ->> 'entity_id', 'kind', e ->> 'kind', 'at', e -> 'at',
@@ -123,7 +124,8 @@ BEGIN
                         recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.cut;
         IF prof IS NOT NULL THEN
             SELECT array_agg(r.entity_id) INTO recs
-            FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed) AS r;
+            FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed,
+                                 NULL, (sc ->> 'ef_search')::integer) AS r;
             INSERT INTO recvector_eval VALUES ('recvector', u.user_id, u.held, coalesce(recs, '{}'));
         END IF;
         INSERT INTO recvector_eval

@@ -162,6 +162,12 @@ COMMENT ON TABLE recvector.entity_tombstones IS
   'Entity ids whose vectors were deleted (recorded only while a Chroma target exists); pruned once every target''s watermark has passed them.';
 
 
+-- ---- sql/incremental/0.2.0-002-rank.sql ----
+-- recvector._rank gained a last argument (the HNSW search breadth, scoring.ef_search); the
+-- idempotent files create the new signature.
+DROP FUNCTION IF EXISTS recvector._rank(vector, text[], integer, double precision, double precision, double precision,
+                                        integer, double precision, bigint, text);
+
 -- ---- sql/idempotent/005-partitions.sql ----
 -- Hash partitioning of the two aggregate tables, for very many users and entities (docs/scaling.md).
 -- The setting recvector.partitions, read when the extension is created or updated, chooses the
@@ -369,7 +375,7 @@ BEGIN
     END IF;
     IF to_regclass('recvector.entity_vectors_embedding_hnsw') IS NULL THEN
         CREATE INDEX entity_vectors_embedding_hnsw ON recvector.entity_vectors
-            USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+            USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 200);
         result := result || '{"hnsw_index": "created"}';
     ELSE
         result := result || '{"hnsw_index": "present"}';
@@ -385,12 +391,76 @@ RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     m recvector.mapping := recvector._mapping();
+    result jsonb;
 BEGIN
-    RETURN recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+    result := recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
+    PERFORM recvector._generate_mapped();
+    RETURN result;
 END
 $$;
 COMMENT ON FUNCTION recvector.repair() IS
-  'Restores what pg_dump/restore does not carry for an extension''s tables: the vector(D) column type and the HNSW index. Safe to run any time; returns what it did.';
+  'Restores what pg_dump/restore does not carry for an extension''s tables and functions: the vector(D) column type, the HNSW index and the per-mapping query functions. Safe to run any time; returns what it did.';
+
+-- ---- sql/idempotent/015-mapped.sql ----
+-- The per-mapping queries (a user's history, the entities a user has seen) as functions with static
+-- SQL, so PostgreSQL plans them once per session instead of on every call. recvector.set_schema()
+-- and recvector.repair() (and every install or update of the extension) generate them from the
+-- loaded mapping with recvector._generate_mapped(). The versions below are the fallback used before
+-- that (and after a pg_restore until repair()): the same SQL, run dynamically.
+--
+-- Parameters are those of the compiled SQL: $1 the mapping's params (jsonb), $2 the user id (text),
+-- $3 a row limit, $4 the user id when valid for the user id type (recvector._id_or_null), $5 an
+-- optional cutoff time.
+
+CREATE OR REPLACE FUNCTION recvector._mapped_seen(jsonb, text, integer, text)
+RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    seen text[];
+BEGIN
+    EXECUTE 'SELECT coalesce(array_agg(s.entity_id), ''{}'') FROM (' || ((recvector._mapping()).compiled ->> 'seen') || ') AS s'
+    INTO seen USING $1, $2, $3, $4;
+    RETURN seen;
+END
+$$;
+COMMENT ON FUNCTION recvector._mapped_seen(jsonb, text, integer, text) IS
+  'Internal: ids of the entities a user interacted with, from the mapped tables and recvector.events (generated from the mapping by recvector._generate_mapped()).';
+
+CREATE OR REPLACE FUNCTION recvector._mapped_history(jsonb, text, integer, text, timestamptz)
+RETURNS TABLE (user_id text, entity_id text, kind text, weight double precision, occurred_at timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY EXECUTE (recvector._mapping()).compiled ->> 'history' USING $1, $2, $3, $4, $5;
+END
+$$;
+COMMENT ON FUNCTION recvector._mapped_history(jsonb, text, integer, text, timestamptz) IS
+  'Internal: a user''s last $3 interactions (before $5 when given), newest first, from the mapped tables and recvector.events (generated from the mapping by recvector._generate_mapped()).';
+
+CREATE OR REPLACE FUNCTION recvector._generate_mapped()
+RETURNS boolean
+LANGUAGE plpgsql AS $gen$
+DECLARE
+    c jsonb;
+    vector_schema name;
+    opts text;
+BEGIN
+    SELECT m.compiled INTO c FROM recvector.mapping AS m WHERE m.id = 1;
+    IF c IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT n.nspname INTO vector_schema
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector';
+    opts := format('LANGUAGE plpgsql STABLE SET search_path = recvector, %I, pg_catalog, pg_temp', vector_schema);
+    EXECUTE format('CREATE OR REPLACE FUNCTION recvector._mapped_seen(jsonb, text, integer, text) RETURNS text[] %s AS %L',
+                   opts, E'BEGIN\n    RETURN ARRAY(SELECT s.entity_id FROM (' || (c ->> 'seen') || E') AS s);\nEND');
+    EXECUTE format('CREATE OR REPLACE FUNCTION recvector._mapped_history(jsonb, text, integer, text, timestamptz) '
+                   'RETURNS TABLE (user_id text, entity_id text, kind text, weight double precision, occurred_at timestamptz) %s AS %L',
+                   opts, E'#variable_conflict use_column\nBEGIN\n    RETURN QUERY ' || (c ->> 'history') || E';\nEND');
+    RETURN true;
+END
+$gen$;
+COMMENT ON FUNCTION recvector._generate_mapped() IS
+  'Internal: writes recvector._mapped_seen() and recvector._mapped_history() with the loaded mapping''s compiled SQL as static queries (plans cached per session). Run by set_schema, repair and every install or update.';
 
 -- ---- sql/idempotent/020-profiles.sql ----
 -- Profiles: full recompute from the stored vectors of the last N interactions, with time decay.
@@ -412,20 +482,19 @@ DECLARE
     hl double precision := coalesce(p_half_life_seconds, (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision);
     lim integer := (m.document -> 'aggregation' ->> 'history_limit')::integer;
 BEGIN
-    EXECUTE format($q$
-        WITH h AS (%s),
+    WITH h AS (SELECT * FROM recvector._mapped_history(m.compiled -> 'params', p_user_id, lim,
+                                                      recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
+                                                      p_before)),
         hv AS (SELECT h.weight, h.occurred_at, v.embedding
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, $6))) AS s,
-                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, $6)) AS a
+        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, hl))) AS s,
+                       sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, hl)) AS a
                 FROM hv, ref)
-        SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
-        FROM agg, ref $q$, m.compiled ->> 'history')
+    SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
     INTO embedding, accumulated_weight, last_interaction_at, interactions
-    USING m.compiled -> 'params', p_user_id, lim, recvector._id_or_null(p_user_id, m.compiled ->> 'user_id_type'),
-          p_before, hl;
+    FROM agg, ref;
 END
 $$;
 COMMENT ON FUNCTION recvector._profile_from_history(text, timestamptz, double precision) IS
@@ -954,7 +1023,8 @@ COMMENT ON FUNCTION recvector._check_k(integer) IS 'Internal: validates a result
 -- recvector.evaluate passes profiles built from the training part of a user's history.
 CREATE OR REPLACE FUNCTION recvector._rank(
     prof vector, seen text[], k integer, v_lambda double precision, v_alpha double precision,
-    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL)
+    v_beta double precision, v_pool integer, v_eps double precision, seed bigint, restrict_sql text DEFAULT NULL,
+    v_ef integer DEFAULT NULL)
 RETURNS TABLE (entity_id text, score double precision, similarity double precision,
                popularity_term double precision, exploration_term double precision, mmr_penalty double precision)
 LANGUAGE plpgsql VOLATILE AS $$
@@ -970,31 +1040,90 @@ DECLARE
     taken boolean[];
     n integer;
     best integer;
+    bv vector;
     old_ef text;
     old_iter text;
+    pool_sql text;
 BEGIN
-    -- Candidate pool from the HNSW index (iterative scan keeps the pool full despite the seen filter).
+    -- Candidate pool from the HNSW index (the iterative scan keeps the pool full despite the seen
+    -- filter); score parts and relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise
+    -- computed in the same statement. Without a filter the statements are static (plans cached).
     old_ef := current_setting('hnsw.ef_search', true);
     old_iter := current_setting('hnsw.iterative_scan', true);
-    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, 40), 1000)::text, true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(v_pool, coalesce(v_ef, 40), 40), 1000)::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    -- One statement: the pool from the index, then its score parts and relevance
-    -- alpha*similarity + beta*ln(1+popularity) + exploration*noise, in distance order.
-    EXECUTE 'SELECT array_agg(c.entity_id ORDER BY c.d, c.entity_id), array_agg(c.embedding ORDER BY c.d, c.entity_id),
-                    array_agg(c.sim ORDER BY c.d, c.entity_id), array_agg(c.pop ORDER BY c.d, c.entity_id),
-                    array_agg(c.expl ORDER BY c.d, c.entity_id),
-                    array_agg($4 * c.sim + c.pop + c.expl ORDER BY c.d, c.entity_id)
-             FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
-                          $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
-                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
-                   FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+
+    IF v_lambda >= 1 THEN
+        -- Relevance only: one statement, no vectors leave the index scan.
+        IF restrict_sql IS NULL THEN
+            RETURN QUERY
+            SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+            FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                         CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl,
+                         v_alpha * (1 - p.d) + v_beta * ln(1 + coalesce(s.popularity, 0))
+                           + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS rel
+                  FROM (SELECT v.entity_id, v.embedding <=> prof AS d
+                        FROM recvector.entity_vectors AS v
+                        WHERE NOT (v.entity_id = ANY (seen))
+                        ORDER BY v.embedding <=> prof
+                        LIMIT v_pool) AS p
+                  LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
+            ORDER BY c.rel DESC, c.d, c.entity_id
+            LIMIT _rank.k;
+        ELSE
+            RETURN QUERY EXECUTE
+            'SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+             FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl,
+                          $4 * (1 - p.d) + $5 * ln(1 + coalesce(s.popularity, 0))
+                            + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS rel
+                   FROM (SELECT v.entity_id, v.embedding <=> $1 AS d
                          FROM recvector.entity_vectors AS v
-                         WHERE NOT (v.entity_id = ANY ($2))'
-                         || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
+                         WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
                          ORDER BY v.embedding <=> $1
                          LIMIT $3) AS p
-                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c'
-    INTO ids, vecs, sims, pops, explore, rel USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
+             ORDER BY c.rel DESC, c.d, c.entity_id
+             LIMIT $8'
+            USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed, _rank.k;
+        END IF;
+        PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+        PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
+        RETURN;
+    END IF;
+
+    -- MMR: the pool with its vectors, in distance order (arrays built in one pass, so aligned).
+    pool_sql := 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+                        array_agg(c.expl), array_agg($4 * c.sim + c.pop + c.expl)
+                 FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                              $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                              CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
+                       FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                             FROM recvector.entity_vectors AS v
+                             WHERE NOT (v.entity_id = ANY ($2))'
+                             || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
+                             ORDER BY v.embedding <=> $1
+                             LIMIT $3) AS p
+                       LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+                       ORDER BY p.d, p.entity_id) AS c';
+    IF restrict_sql IS NULL THEN
+        SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+               array_agg(c.expl), array_agg(v_alpha * c.sim + c.pop + c.expl)
+        INTO ids, vecs, sims, pops, explore, rel
+        FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                     v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                     CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl
+              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> prof AS d
+                    FROM recvector.entity_vectors AS v
+                    WHERE NOT (v.entity_id = ANY (seen))
+                    ORDER BY v.embedding <=> prof
+                    LIMIT v_pool) AS p
+              LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+              ORDER BY p.d, p.entity_id) AS c;
+    ELSE
+        EXECUTE pool_sql INTO ids, vecs, sims, pops, explore, rel
+        USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
+    END IF;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
     PERFORM set_config('hnsw.iterative_scan', coalesce(old_iter, 'off'), true);
     n := coalesce(cardinality(ids), 0);
@@ -1002,23 +1131,12 @@ BEGIN
         RETURN;
     END IF;
 
-    IF v_lambda >= 1 THEN
-        RETURN QUERY
-        SELECT u.id, u.r, u.s, u.p, u.e, 0::double precision
-        FROM unnest(ids, rel, sims, pops, explore) WITH ORDINALITY AS u(id, r, s, p, e, o)
-        ORDER BY u.r DESC, u.o LIMIT _rank.k;
-        RETURN;
-    END IF;
-
-    -- MMR over the pool.
+    -- Greedy MMR: take argmax lambda*relevance - (1-lambda)*max similarity to what is taken; one
+    -- statement per step both updates every candidate's max similarity and picks the next one.
     taken := array_fill(false, ARRAY[n]);
     maxsim := array_fill(NULL::double precision, ARRAY[n]);
+    SELECT u.o INTO best FROM unnest(rel) WITH ORDINALITY AS u(r, o) ORDER BY u.r DESC, u.o LIMIT 1;
     FOR step IN 1 .. least(_rank.k, n) LOOP
-        SELECT u.o INTO best
-        FROM unnest(rel, maxsim, taken) WITH ORDINALITY AS u(r, ms, t, o)
-        WHERE NOT u.t
-        ORDER BY v_lambda * u.r - (1 - v_lambda) * coalesce(u.ms, 0) DESC, u.o
-        LIMIT 1;
         taken[best] := true;
         entity_id := ids[best];
         score := rel[best];
@@ -1027,16 +1145,18 @@ BEGIN
         exploration_term := explore[best];
         mmr_penalty := (1 - v_lambda) * coalesce(maxsim[best], 0);
         RETURN NEXT;
-        IF step < least(_rank.k, n) THEN
-            SELECT array_agg(CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> vecs[best])) END ORDER BY u.o)
-            INTO maxsim
-            FROM unnest(maxsim, vecs, taken) WITH ORDINALITY AS u(ms, v, t, o);
-        END IF;
+        EXIT WHEN step = least(_rank.k, n);
+        bv := vecs[best];
+        SELECT array_agg(x.ms2), (array_agg(x.o ORDER BY v_lambda * x.r - (1 - v_lambda) * coalesce(x.ms2, 0) DESC, x.o)
+                                  FILTER (WHERE NOT x.t))[1]
+        INTO maxsim, best
+        FROM (SELECT u.o, u.t, u.r, CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> bv)) END AS ms2
+              FROM unnest(maxsim, vecs, taken, rel) WITH ORDINALITY AS u(ms, v, t, r, o)) AS x;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text) IS
-  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
+COMMENT ON FUNCTION recvector._rank(vector, text[], integer, double precision, double precision, double precision, integer, double precision, bigint, text, integer) IS
+  'Internal: HNSW candidate pool around a profile vector minus seen (and within restrict_sql, a compiled filter; the iterative scan keeps the pool full; hnsw.ef_search = max(pool, v_ef)), relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise, MMR with lambda; returns each result''s score parts.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rec_recommend(
     user_id text,
@@ -1096,9 +1216,8 @@ BEGIN
 
     SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = rec_recommend.user_id;
     IF rec_recommend.exclude_seen THEN
-        EXECUTE 'SELECT coalesce(array_agg(entity_id), ''{}'') FROM (' || (m.compiled ->> 'seen') || ') AS s'
-        INTO seen USING m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
-                        recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type');
+        seen := recvector._mapped_seen(m.compiled -> 'params', rec_recommend.user_id, NULL::integer,
+                                       recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type'));
     END IF;
 
     seen := seen || coalesce(rec_recommend.exclude, '{}');
@@ -1110,8 +1229,17 @@ BEGIN
         END IF;
     END IF;
 
-    IF prof IS NULL THEN
-        -- Cold start: the most popular entities (plus exploration noise), minus what was seen.
+    IF prof IS NULL AND v_eps = 0 AND restrict_sql IS NULL THEN
+        -- Cold start: the most popular entities minus what was seen, straight from the popularity index.
+        RETURN QUERY
+        SELECT s.entity_id, ln(1 + s.popularity)
+        FROM recvector.rec_entity_stats AS s
+        WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
+        ORDER BY s.popularity DESC, s.entity_id
+        LIMIT rec_recommend.k;
+        RETURN;
+    ELSIF prof IS NULL THEN
+        -- Cold start with exploration noise or a filter.
         RETURN QUERY EXECUTE
         'SELECT s.entity_id,
                 ln(1 + s.popularity) + CASE WHEN $1 > 0 THEN $1 * recvector._noise($2, s.entity_id) ELSE 0 END AS score
@@ -1126,7 +1254,7 @@ BEGIN
 
     RETURN QUERY SELECT r.entity_id, r.score
                  FROM recvector._rank(prof, seen, rec_recommend.k, v_lambda, v_alpha, v_beta, v_pool, v_eps,
-                                      rec_recommend.seed, restrict_sql) AS r;
+                                      rec_recommend.seed, restrict_sql, (sc ->> 'ef_search')::integer) AS r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rec_recommend(text, integer, double precision, double precision, double precision, integer, double precision, bigint, boolean, text, text[]) IS
@@ -1239,7 +1367,8 @@ BEGIN
         FROM recvector._rank(prof, seen, explain.k, coalesce(explain.lambda, (sc ->> 'lambda')::double precision),
                              (sc ->> 'alpha')::double precision, (sc ->> 'beta')::double precision,
                              greatest((sc ->> 'candidate_pool')::integer, explain.k),
-                             coalesce(explain.exploration, (sc ->> 'exploration')::double precision), explain.seed) AS x)
+                             coalesce(explain.exploration, (sc ->> 'exploration')::double precision), explain.seed,
+                             NULL, (sc ->> 'ef_search')::integer) AS x)
     SELECT r.rank, r.entity_id, r.score, r.similarity, r.popularity_term, r.exploration_term, r.mmr_penalty,
            (SELECT coalesce(jsonb_agg(c ORDER BY (c ->> 'contribution')::double precision DESC), '[]')
             FROM (SELECT jsonb_build_object('entity_id', e ->> 'entity_id', 'kind', e ->> 'kind', 'at', e -> 'at',
@@ -1317,7 +1446,8 @@ BEGIN
                         recvector._id_or_null(u.user_id, m.compiled ->> 'user_id_type'), u.cut;
         IF prof IS NOT NULL THEN
             SELECT array_agg(r.entity_id) INTO recs
-            FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed) AS r;
+            FROM recvector._rank(prof, seen, evaluate.k, v_lambda, v_alpha, v_beta, v_pool, 0, evaluate.seed,
+                                 NULL, (sc ->> 'ef_search')::integer) AS r;
             INSERT INTO recvector_eval VALUES ('recvector', u.user_id, u.held, coalesce(recs, '{}'));
         END IF;
         INSERT INTO recvector_eval
@@ -1396,6 +1526,10 @@ $privileges$;
 -- Two exceptions: procedures (a SET clause forbids COMMIT inside them; their code qualifies every
 -- name it uses), and the small IMMUTABLE SQL helpers, which must stay inlinable into the queries
 -- that call them (a SET clause prevents inlining); they run with their caller's fixed path.
+-- The per-mapping query functions, written again from the loaded mapping (an update has just
+-- replaced them with their dynamic fallback).
+SELECT recvector._generate_mapped();
+
 DO $finalize$
 DECLARE
     vector_schema name;
