@@ -33,6 +33,10 @@ def test_generated_queries_are_static_and_equal_the_compiled_sql(booted):
     assert '"public"."rental"' in src and "EXECUTE" not in src
     assert one(booted, "SELECT proconfig FROM pg_proc WHERE proname = '_mapped_seen'") == \
         ["search_path=recvector, public, pg_catalog, pg_temp"]
+    # The auto-logging trigger has one static branch per source, keeps SECURITY DEFINER, and the
+    # dynamic path only for sources it has no branch for.
+    src, definer = booted.execute("SELECT prosrc, prosecdef FROM pg_proc WHERE proname = '_capture_interactions'").fetchone()
+    assert "IF TG_ARGV[0] = 'rental' THEN" in src and "FROM new_rows AS s" in src and definer is True
     booted.execute("SELECT recvector.log_interaction(7, 999, 'like')")
     for user in ("1", "7", "599", "nobody", "1; DROP TABLE film"):
         got = one(booted, "SELECT recvector._mapped_seen((SELECT compiled->'params' FROM recvector.mapping), %s, NULL, "

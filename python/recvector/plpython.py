@@ -281,6 +281,7 @@ def _bootstrap(plpy: Any, batch_size: int | None, max_entities: int | None, comm
     existing = {r["entity_id"]: r["fingerprint"]
                 for r in plpy.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
     live, todo = _scan(plpy.cursor(compiled["entities"]), doc["entities"]["features"], model, existing)
+    todo.sort(key=lambda t: len(t[1]))  # similar lengths share a batch: less padding for the model
     gone = sorted(set(existing) - live)
     _delete_vectors(plpy, gone)
     up_to_date = len(live) - len(todo)

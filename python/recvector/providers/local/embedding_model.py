@@ -90,3 +90,15 @@ class LocalEmbeddingModel(EmbeddingModel):
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors = pooled / np.clip(norms, 1e-12, None)
         return vectors.astype(np.float32).tolist()
+
+    def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
+        """Texts of similar length are batched together (less padding to compute: the fp32 vectors
+        do not depend on the batch), and returned in the order given."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.max_batch_size):
+            idx = order[start:start + self.max_batch_size]
+            for i, vec in zip(idx, self._embed_batch([texts[i] for i in idx], purpose)):
+                out[i] = vec
+        self.check_dimensions(out)
+        return out
