@@ -65,6 +65,19 @@ def _machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "os": platform.platform()}
 
 
+def drain_queue(conn: psycopg.Connection, batch: int) -> dict[str, Any]:
+    """Run recvector.process_queue(batch) until the queue is empty; how many per second."""
+    queued = conn.execute("SELECT count(*) FROM recvector.queue").fetchone()[0]
+    t0 = time.perf_counter()
+    done = 0
+    while True:
+        k = conn.execute("SELECT recvector.process_queue(%s)", (batch,)).fetchone()[0]
+        done += k
+        if k < batch:
+            break
+    return {"queued": queued, "done": done, "per_second": round(done / max(time.perf_counter() - t0, 1e-9), 1)}
+
+
 def run(dsn: str, database: str, n: int) -> dict[str, Any]:
     params = conninfo_to_dict(dsn)
     admin_dsn = make_conninfo(dsn, dbname=params.get("dbname") or "postgres")
@@ -136,16 +149,7 @@ def run(dsn: str, database: str, n: int) -> dict[str, Any]:
         res["insert_ms"]["auto-logging on, full"] = _time(one_insert, n)
         c.execute("INSERT INTO recvector.queue (kind, key) SELECT 'profile', user_id FROM recvector.rec_user_profiles "
                   "ON CONFLICT DO NOTHING")
-        queued = c.execute("SELECT count(*) FROM recvector.queue").fetchone()[0]
-        t0 = time.perf_counter()
-        done = 0
-        while True:
-            k = c.execute("SELECT recvector.process_queue(100)").fetchone()[0]
-            done += k
-            if k < 100:
-                break
-        res["queue_drain"] = {"queued": queued, "done": done,
-                              "per_second": round(done / max(time.perf_counter() - t0, 1e-9), 1)}
+        res["queue_drain"] = drain_queue(c, 100)
         doc = c.execute("SELECT document FROM recvector.mapping").fetchone()[0]
         doc["aggregation"]["strategy"] = "incremental"
         c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))

@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import __version__
-from .bench import DOCS, _machine, _percentiles, _time
+from .bench import DOCS, _machine, _percentiles, _time, drain_queue
 
 DIM = 384
 LATENT = 24
@@ -258,15 +258,7 @@ def writes(conn: psycopg.Connection, n: int, users: int, samples: int) -> dict[s
     out["insert_overhead_median"] = {k: round(v["median"] / off, 2) for k, v in out["insert_ms"].items()}
     conn.execute("INSERT INTO recvector.queue (kind, key) SELECT 'profile', id::text FROM bench_user "
                  "WHERE id <= 2000 ON CONFLICT DO NOTHING")
-    queued = conn.execute("SELECT count(*) FROM recvector.queue WHERE kind = 'profile'").fetchone()[0]
-    t0 = time.perf_counter()
-    done = 0
-    while True:
-        k = conn.execute("SELECT recvector.process_queue(200)").fetchone()[0]
-        done += k
-        if k < 200:
-            break
-    out["queue_drain"] = {"queued": queued, "done": done, "per_second": round(done / (time.perf_counter() - t0), 1)}
+    out["queue_drain"] = drain_queue(conn, 200)
     return out
 
 

@@ -93,47 +93,8 @@ $$;
 COMMENT ON FUNCTION recvector._ingest(recvector.interaction[], recvector.mapping) IS
   'Internal: records interactions set-based: user counters, entity stats, then the incremental nudge or a queued full recompute (mapping: the loaded mapping row when the caller has read it already).';
 
-CREATE OR REPLACE FUNCTION recvector._capture_interactions()
-RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    m recvector.mapping;
-    q text;
-    evs recvector.interaction[];
-    st text;
-    msg text;
-BEGIN
-    -- The app's INSERT comes first: if recording fails for any reason, the rows are kept for
-    -- recvector.retry_failed() and the INSERT goes through (unless recvector.strict is on).
-    -- The block is a subtransaction, so a failure leaves no half-written counters behind.
-    BEGIN
-        m := recvector._mapping();
-        q := m.compiled -> 'sources' -> TG_ARGV[0] ->> 'trigger';
-        IF q IS NULL THEN
-            RAISE EXCEPTION 'trigger % on % names source "%", which the loaded mapping does not have',
-                TG_NAME, TG_TABLE_NAME, TG_ARGV[0] USING ERRCODE = 'undefined_object';
-        END IF;
-        -- The transition table "new_rows" is visible to this function's own queries only, so the
-        -- rows are mapped here and handed on as an array.
-        EXECUTE 'SELECT array_agg(ROW(user_id, entity_id, kind, weight, occurred_at)::recvector.interaction) FROM ('
-                || q || ') AS t'
-        INTO evs USING m.compiled -> 'params';
-        PERFORM recvector._ingest(evs, m);
-    EXCEPTION WHEN OTHERS THEN
-        IF coalesce(nullif(current_setting('recvector.strict', true), ''), 'off')::boolean THEN
-            RAISE;
-        END IF;
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        INSERT INTO recvector.failed_interactions (source, rows, error, error_code)
-        SELECT TG_ARGV[0], jsonb_agg(to_jsonb(r)), msg, st FROM new_rows AS r;
-        RAISE WARNING 'recvector: could not record the rows inserted into % (%); they are kept in recvector.failed_interactions', TG_TABLE_NAME, msg
-            USING HINT = 'Fix the cause, then SELECT recvector.retry_failed(); SET recvector.strict = on makes such inserts fail instead.';
-    END;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION recvector._capture_interactions() IS
-  'Internal: statement-level AFTER INSERT trigger body; maps the inserted rows (transition table) and records them in one pass. On failure the rows go to recvector.failed_interactions and the app''s INSERT succeeds (unless recvector.strict = on).';
+-- recvector._capture_interactions(), the auto-logging trigger, is written by recvector._write_capture()
+-- (015-mapped.sql) from the loaded mapping.
 
 CREATE OR REPLACE FUNCTION recvector.retry_failed(max_items integer DEFAULT 100)
 RETURNS integer
