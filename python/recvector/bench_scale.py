@@ -104,7 +104,7 @@ def _copy_vectors(conn: psycopg.Connection, vectors: np.ndarray) -> None:
         cp.write(struct.pack("!h", -1))
 
 
-def mapping(strategy: str = "full", ef_search: int = 200) -> dict[str, Any]:
+def mapping(strategy: str = "full", ef_search: int = 100) -> dict[str, Any]:
     return {
         "version": 1,
         "users": {"table": "public.bench_user", "id": "id"},
@@ -220,7 +220,7 @@ def latency(conn: psycopg.Connection, users: int, samples: int) -> dict[str, Any
         "bare pgvector k=10 (ef_search 40)": lambda: conn.execute(
             "SELECT entity_id FROM recvector.entity_vectors ORDER BY embedding <=> %s::vector LIMIT 10",
             (profiles[keys[int(rnd.integers(len(keys)))]],)).fetchall(),
-        "bare pgvector k=100 (ef_search 200): the shape of rec_recommend's pool query": lambda: conn.execute(
+        "bare pgvector k=100 (ef_search 100): the shape of rec_recommend's pool query": lambda: conn.execute(
             "SELECT entity_id FROM recvector.entity_vectors ORDER BY embedding <=> %s::vector LIMIT 100",
             (profiles[keys[int(rnd.integers(len(keys)))]],)).fetchall(),
         "rec_recommend k=10, lambda=1": lambda: conn.execute("SELECT * FROM rec_recommend(%s, 10, 1.0)", (pick(),)).fetchall(),
@@ -234,8 +234,8 @@ def latency(conn: psycopg.Connection, users: int, samples: int) -> dict[str, Any
     }
     out = {}
     for name, fn in q.items():
-        if "ef_search 200" in name:
-            conn.execute("SET hnsw.ef_search = 200")
+        if "ef_search 100" in name:
+            conn.execute("SET hnsw.ef_search = 100")
         out[name] = _time(fn, samples)
         conn.execute("RESET hnsw.ef_search")
     return out
@@ -342,10 +342,10 @@ def run(dsn: str, n: int, users: int, samples: int, queries: int, load_seconds: 
         res["latency_ms"] = latency(c, users, samples)
         lat = res["latency_ms"]
         bare = lat["bare pgvector k=10 (ef_search 40)"]["median"]
-        pool = lat["bare pgvector k=100 (ef_search 200): the shape of rec_recommend's pool query"]["median"]
+        pool = lat["bare pgvector k=100 (ef_search 100): the shape of rec_recommend's pool query"]["median"]
         res["overhead_vs_bare_median"] = {f"{k} / bare k=10 ef 40": round(v["median"] / bare, 2)
                                           for k, v in lat.items() if k.startswith("rec_recommend")}
-        res["overhead_vs_bare_median"].update({f"{k} / bare k=100 ef 200": round(v["median"] / pool, 2)
+        res["overhead_vs_bare_median"].update({f"{k} / bare k=100 ef 100": round(v["median"] / pool, 2)
                                                for k, v in lat.items() if k.startswith("rec_recommend k=10")})
         res.update(writes(c, n, users, samples))
         res["storage"] = storage(c)

@@ -36,7 +36,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "half_life": "30 days",
         "full_refresh_every": 50,
     },
-    "scoring": {"alpha": 1.0, "beta": 0.05, "candidate_pool": 100, "ef_search": 200, "lambda": 0.7, "exploration": 0.0},
+    "scoring": {"alpha": 1.0, "beta": 0.05, "candidate_pool": 100, "ef_search": 100, "lambda": 0.7, "exploration": 0.0},
     "embedding": {"provider": "local"},
 }
 
