@@ -310,6 +310,49 @@ $$;
 COMMENT ON FUNCTION recvector._mapped_history(jsonb, text, integer, text, timestamptz) IS
   'Internal: a user''s last $3 interactions (before $5 when given), newest first, from the mapped tables and recvector.events (generated from the mapping by recvector._generate_mapped()).';
 
+-- $1 of a compiled query replaced outside quoted identifiers and string literals (not $10): the
+-- mapping's params become a variable of the generated trigger function.
+CREATE OR REPLACE FUNCTION recvector._replace_param(q text, param text, replacement text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    result text := '';
+    i integer := 1;
+    n integer := length(q);
+    pl integer := length(param);
+    ch text;
+    quote text := '';
+BEGIN
+    WHILE i <= n LOOP
+        ch := substr(q, i, 1);
+        IF quote <> '' THEN
+            result := result || ch;
+            IF ch = quote THEN
+                IF substr(q, i + 1, 1) = quote THEN
+                    result := result || quote;
+                    i := i + 1;
+                ELSE
+                    quote := '';
+                END IF;
+            END IF;
+        ELSIF ch IN ('''', '"') THEN
+            quote := ch;
+            result := result || ch;
+        ELSIF substr(q, i, pl) = param AND substr(q, i + pl, 1) !~ '[0-9]' THEN
+            result := result || replacement;
+            i := i + pl;
+            CONTINUE;
+        ELSE
+            result := result || ch;
+        END IF;
+        i := i + 1;
+    END LOOP;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION recvector._replace_param(text, text, text) IS
+  'Internal: replaces a positional parameter ($1) in SQL text outside quoted identifiers and string literals.';
+
 CREATE OR REPLACE FUNCTION recvector._write_capture(sources jsonb)
 RETURNS void
 LANGUAGE plpgsql AS $gen$
@@ -324,14 +367,14 @@ BEGIN
 
     -- The auto-logging trigger: one static branch per interaction source (PL/pgSQL compiles a
     -- trigger function once per table, so each table only ever plans its own branch); a source
-    -- compiled before 0.2.0 (no trigger_static) keeps the dynamic path until set_schema runs again.
+    -- the loaded mapping does not have takes the dynamic path, which raises a clear error.
     SELECT string_agg(format(E'        %s TG_ARGV[0] = %L THEN\n'
                              || E'            SELECT array_agg(ROW(t.user_id, t.entity_id, t.kind, t.weight, t.occurred_at)::recvector.interaction)\n'
                              || E'            INTO evs FROM (%s) AS t;\n',
-                             CASE WHEN x.n = 1 THEN 'IF' ELSE 'ELSIF' END, x.key, x.value ->> 'trigger_static'), '' ORDER BY x.n)
+                             CASE WHEN x.n = 1 THEN 'IF' ELSE 'ELSIF' END, x.key,
+                             recvector._replace_param(x.value ->> 'trigger', '$1', '_rv_params')), '' ORDER BY x.n)
     INTO branches
-    FROM (SELECT s.key, s.value, row_number() OVER (ORDER BY s.key) AS n
-          FROM jsonb_each(sources) AS s WHERE s.value ? 'trigger_static') AS x;
+    FROM (SELECT s.key, s.value, row_number() OVER (ORDER BY s.key) AS n FROM jsonb_each(sources) AS s) AS x;
     EXECUTE format('CREATE OR REPLACE FUNCTION recvector._capture_interactions() RETURNS trigger %s SECURITY DEFINER AS %L',
                    opts, $body$#variable_conflict use_variable
 DECLARE

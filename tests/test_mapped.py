@@ -61,3 +61,9 @@ def test_generated_queries_follow_a_changed_mapping(booted):
     # The profile recompute reads the generated history: same result as before up to the weights'
     # common factor (a fixed weight scales every term alike).
     assert one(booted, "SELECT (recvector.update_user_profile('1')).accumulated_weight") > 0
+
+
+def test_the_params_placeholder_is_replaced_only_outside_quotes(booted):
+    q = """SELECT $1 -> 0, "a$1""x" AS "$1", '$1''' AS s, $10 FROM t WHERE x = $1"""
+    assert one(booted, "SELECT recvector._replace_param(%s, '$1', '_rv_params')", (q,)) == \
+        """SELECT _rv_params -> 0, "a$1""x" AS "$1", '$1''' AS s, $10 FROM t WHERE x = _rv_params"""

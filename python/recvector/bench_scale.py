@@ -401,7 +401,7 @@ def write(res: dict[str, Any]) -> Path:
               f"{s['entity_table_bytes_per_entity']} + all indexes = {s['entity_total_bytes_per_entity']} bytes, "
               f"HNSW {s['hnsw_bytes_per_entity']} bytes/entity ({s['hnsw_index_mib']} MiB in all)",
               "", f"## Load run (pgbench, {lr['clients']} clients, {lr['seconds']} s, rec_recommend : INSERT = 9 : 1)", "",
-              f"- {lr['tps']} transactions/s, {lr['failed_transactions']} failed; {lr['recommendations']:,} recommendations, "
+              f"- {round(lr['tps'], 1)} transactions/s, {lr['failed_transactions']} failed; {lr['recommendations']:,} recommendations, "
               f"{lr['inserts']:,} inserts",
               f"- rec_recommend ms: median {lr['rec_recommend_ms']['median']}, p99 {lr['rec_recommend_ms']['p99']}; "
               f"INSERT ms: median {lr['insert_ms']['median']}, p99 {lr['insert_ms']['p99']}",

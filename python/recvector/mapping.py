@@ -138,36 +138,6 @@ class Catalog:
 # Identifier quoting and SQL checking with sqlglot
 # --------------------------------------------------------------------------------------------
 
-STATIC_PARAMS = "_rv_params"
-
-
-def replace_param(sql: str, param: str, replacement: str) -> str:
-    """``param`` ($1) replaced outside quoted identifiers and string literals (and not as part of $10)."""
-    out: list[str] = []
-    i, quote = 0, ""
-    while i < len(sql):
-        ch = sql[i]
-        if quote:
-            out.append(ch)
-            if ch == quote:
-                if i + 1 < len(sql) and sql[i + 1] == quote:  # doubled quote inside the quoted span
-                    out.append(sql[i + 1])
-                    i += 1
-                else:
-                    quote = ""
-        elif ch in ("'", '"'):
-            quote = ch
-            out.append(ch)
-        elif sql.startswith(param, i) and not (i + len(param) < len(sql) and sql[i + len(param)].isdigit()):
-            out.append(replacement)
-            i += len(param)
-            continue
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
 def qi(name: str) -> str:
     """Quote an identifier for PostgreSQL (sqlglot doubles embedded quotes)."""
     if "\x00" in name:
@@ -505,8 +475,6 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
             "table": str(s_ref),
             "index": str(i),
             "trigger": trigger_sql,
-            # For the generated trigger function (static SQL, plans cached): the params as a variable.
-            "trigger_static": replace_param(trigger_sql, "$1", STATIC_PARAMS),
             # The same rows kept as jsonb after a failed trigger (recvector.retry_failed).
             "retry": select.format(rel=f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
                      + f" WHERE {where}",
@@ -547,7 +515,6 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         check_select(sql, allowed)
     for s in sources.values():
         check_select(s["trigger"], allowed | {"new_rows"})
-        check_select(s["trigger_static"], allowed | {"new_rows"})
         check_select(s["retry"], allowed)
 
     return Compiled(
