@@ -13,6 +13,7 @@ WORKDIR /opt/recvector
 COPY Makefile ./
 COPY scripts ./scripts
 COPY extension ./extension
+COPY releases ./releases
 COPY sql ./sql
 COPY python ./python
 COPY models ./models
