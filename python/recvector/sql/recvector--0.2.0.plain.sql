@@ -1170,19 +1170,6 @@ BEGIN
     END IF;
 
     -- MMR: the pool with its vectors, in distance order (arrays built in one pass, so aligned).
-    pool_sql := 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
-                        array_agg(c.expl), array_agg($4 * c.sim + c.pop + c.expl)
-                 FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
-                              $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
-                              CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
-                       FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
-                             FROM recvector.entity_vectors AS v
-                             WHERE NOT (v.entity_id = ANY ($2))'
-                             || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND v.entity_id IN (' || restrict_sql || ')' END || '
-                             ORDER BY v.embedding <=> $1
-                             LIMIT $3) AS p
-                       LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
-                       ORDER BY p.d, p.entity_id) AS c';
     IF restrict_sql IS NULL THEN
         SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
                array_agg(c.expl), array_agg(v_alpha * c.sim + c.pop + c.expl)
@@ -1198,6 +1185,18 @@ BEGIN
               LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
               ORDER BY p.d, p.entity_id) AS c;
     ELSE
+        pool_sql := 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+                            array_agg(c.expl), array_agg($4 * c.sim + c.pop + c.expl)
+                     FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
+                                  $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
+                                  CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
+                           FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                                 FROM recvector.entity_vectors AS v
+                                 WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
+                                 ORDER BY v.embedding <=> $1
+                                 LIMIT $3) AS p
+                           LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+                           ORDER BY p.d, p.entity_id) AS c';
         EXECUTE pool_sql INTO ids, vecs, sims, pops, explore, rel
         USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
     END IF;
