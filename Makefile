@@ -100,11 +100,14 @@ test: deps install client server
 
 # Quick mode (under 5 minutes): Pagila, then 100k synthetic entities. bench-full: 1M entities
 # (about 20 minutes on 2 cores). Both write docs/benchmarks*.md and .json.
+CHINOOK := $(wildcard ../shared/datasets/chinook/Chinook_PostgreSql.sql)
+BENCH_ARGS := $(if $(CHINOOK),--chinook $(CHINOOK))
+
 bench: deps install client server
-	$(VPY) -m recvector.bench
+	$(VPY) -m recvector.bench $(BENCH_ARGS)
 	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 20
 
 bench-full: deps install client server
-	$(VPY) -m recvector.bench
+	$(VPY) -m recvector.bench $(BENCH_ARGS)
 	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 60
 	$(VPY) -m recvector.bench_scale --entities 1000000 --load-seconds 60
