@@ -205,15 +205,32 @@ def test_errors_name_what_is_wrong(booted, chroma):
         verify(booted, chroma.url, "nothing-here")
 
 
-def test_sync_is_admin_only(booted, chroma):
+def test_sync_is_admin_only_and_needs_to_see_every_session(booted, chroma):
     booted.execute("CREATE ROLE rv_chroma_app LOGIN")
+    booted.execute("CREATE ROLE rv_chroma_admin LOGIN")
     try:
         booted.execute("SET ROLE rv_chroma_app")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             sync(booted, chroma.url, "films-app")
+        booted.execute("RESET ROLE")
+        # An admin role granted the function (and the tables it needs) but not pg_read_all_stats
+        # could not see other roles' open transactions: refused with the grant to give.
+        booted.execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA recvector TO rv_chroma_admin")
+        booted.execute("GRANT ALL ON ALL TABLES IN SCHEMA recvector TO rv_chroma_admin")
+        booted.execute("SET ROLE rv_chroma_admin")
+        with pytest.raises(psycopg.errors.SystemError, match="must see every session") as e:
+            sync(booted, chroma.url, "films-admin")
+        assert "pg_read_all_stats" in e.value.diag.message_hint
+        booted.execute("RESET ROLE")
+        booted.execute("GRANT pg_read_all_stats TO rv_chroma_admin")
+        booted.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO rv_chroma_admin")  # documents, metadata
+        booted.execute("SET ROLE rv_chroma_admin")
+        assert sync(booted, chroma.url, "films-admin")["mode"] == "full"
     finally:
         booted.execute("RESET ROLE")
+        booted.execute("DROP OWNED BY rv_chroma_app, rv_chroma_admin")
         booted.execute("DROP ROLE rv_chroma_app")
+        booted.execute("DROP ROLE rv_chroma_admin")
 
 
 def test_a_token_is_read_from_the_server_environment(booted, chroma):

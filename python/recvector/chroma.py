@@ -205,10 +205,16 @@ class _Enricher:
 
 def _new_watermark(plpy: Any) -> str:
     """The start of the oldest transaction still running in this database (a change it makes will
-    carry a timestamp at or after it), or now if there is none."""
+    carry a timestamp at or after it), or now if there is none. Other roles' sessions are visible
+    only to superusers and members of pg_read_all_stats: without that, a watermark could pass a
+    change still being written, so the sync refuses to run."""
+    if not plpy.execute("SELECT pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS ok")[0]["ok"]:
+        raise ChromaError("recvector.chroma_sync must see every session's open transaction to set a safe watermark",
+                          hint="Run it as a superuser, or GRANT pg_read_all_stats TO the role that runs it.")
     return plpy.execute(
         "SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_catalog.pg_stat_activity "
-        "WHERE pid <> pg_catalog.pg_backend_pid() AND xact_start IS NOT NULL))::text AS w")[0]["w"]
+        "WHERE pid <> pg_catalog.pg_backend_pid() AND datname = current_database() "
+        "AND xact_start IS NOT NULL))::text AS w")[0]["w"]
 
 
 def sync(plpy: Any, url: str, collection: str, *, full_sync: bool = False, batch_size: int | None = None,
