@@ -33,7 +33,7 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: bench-full deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
+.PHONY: bench-full test-deps studio deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
@@ -80,6 +80,11 @@ install-released-python: install-current-python
 	  rm -rf $$dir/recvector && cp -r $$src/recvector $$dir/recvector && rm -rf $$tmp; \
 	done; chmod -R a+rX $(PYLIB_ROOT)
 
+# The studio's page (React + React Flow, built with Vite); the build is committed in
+# python/recvector/studio/static, so only changing the page needs npm.
+studio:
+	cd studio && npm install --no-audit --no-fund && npm run build
+
 install-model:
 	@mkdir -p $(SHARE)/models
 	@rm -rf $(SHARE)/models/$(MODEL) && cp -r models/$(MODEL) $(SHARE)/models/$(MODEL) && chmod -R a+rX $(SHARE)
@@ -95,7 +100,12 @@ server:
 demo: deps install client server
 	$(VPY) -m recvector.cli demo
 
-test: deps install client server
+# The studio's browser tests drive Debian's Chromium (never a downloaded browser).
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "==> apt-get install chromium"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: deps test-deps install client server
 	$(VPY) -m pytest -q tests
 
 # Quick mode (under 5 minutes): Pagila, then 100k synthetic entities. bench-full: 1M entities

@@ -84,6 +84,15 @@ def cmd_chroma_verify(args: argparse.Namespace) -> int:
     return 0 if report["in_step"] else 2
 
 
+def cmd_studio(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .studio.server import serve
+
+    serve(_dsn(args), args.port, Path(args.file) if args.file else None, open_browser=not args.no_open)
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     with _client(args) as c:
         c.bootstrap(batch_size=args.batch_size, resumable=True)
@@ -190,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sync", parents=[common], help="embed only entities whose text changed; drop deleted ones")
     s.set_defaults(fn=cmd_sync)
+    s = sub.add_parser("studio", parents=[common], help="the visual mapping editor, on http://127.0.0.1:PORT")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--file", help="the mapping JSON file to load and save (rec_schema.json)")
+    s.add_argument("--no-open", action="store_true", help="do not open a browser")
+    s.set_defaults(fn=cmd_studio)
     for name, fn, helptext in (("chroma-sync", cmd_chroma_sync, "push changed entity vectors to a Chroma collection"),
                                ("chroma-verify", cmd_chroma_verify, "compare a Chroma collection with the vectors (exit 2 if not in step)")):
         s = sub.add_parser(name, parents=[common], help=helptext)

@@ -1,5 +1,6 @@
-"""The studio's server side: the JSON API a visual mapping editor calls (catalog introspection,
-live validation with set_schema's own validator, diff, apply, save, previews), served on 127.0.0.1
-only (:mod:`recvector.studio.server`). The page itself (React + React Flow) is not built yet, so
-there is no ``recvector studio`` command: see issue 6's note.
+"""`recvector studio`: a local web page that maps an existing database visually (tables and foreign
+keys from the catalog, roles, features, interaction join paths proposed from the foreign keys),
+validates live with set_schema's own validator, applies, bootstraps and previews recommendations.
+The page (React + React Flow, built with Vite from studio/) ships in ``static/``; the server and
+its JSON API are :mod:`recvector.studio.server`.
 """

@@ -73,8 +73,21 @@ def current_mapping(client: Client) -> dict[str, Any] | None:
     return rows[0][0] if rows else None
 
 
+def _canonical(value: Any) -> Any:
+    """JSON as written by either side: 1.0 and 1 are the same number (JavaScript writes 1)."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _pretty(doc: Any) -> list[str]:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True) if doc else []
+    if not doc:
+        return []
+    return json.dumps(_canonical(doc), indent=2, sort_keys=True, ensure_ascii=False).splitlines(keepends=True)
 
 
 def diff(client: Client, mapping: dict[str, Any]) -> dict[str, Any]:

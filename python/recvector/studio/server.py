@@ -13,6 +13,7 @@ also require ``Content-Type: application/json``, which a cross-site form cannot 
 | POST | /api/diff | mapping | unified diff against the loaded mapping |
 | POST | /api/apply | mapping | set_schema's summary, or its problems (422) |
 | POST | /api/save | mapping | writes the ``--file`` JSON |
+| POST | /api/bootstrap | {} | recvector.bootstrap()'s summary (embeds what is new, builds profiles) |
 | GET | /api/preview/user?id=&k= | | recent interactions, recommendations with explanations |
 | GET | /api/preview/entity?id=&k= | | similar entities |
 """
@@ -133,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not str(target).startswith(str(self.server.static.resolve())) or not target.is_file():
             target = self.server.static / "index.html"  # the page routes itself
         if not target.is_file():
-            self._send(404, b"the studio's page is not built (npm run build in studio/)", "text/plain")
+            self._send(404, b"the studio's page is missing: run `npm install && npm run build` in studio/", "text/plain")
             return
         self._send(200, target.read_bytes(), mimetypes.guess_type(target.name)[0] or "application/octet-stream")
 
@@ -200,6 +201,7 @@ _ROUTES: dict[tuple[str, str], _Route] = {
     ("POST", "/api/diff"): lambda s, b, q: (200, api.diff(s.client, _mapping_arg(b))),
     ("POST", "/api/apply"): _apply,
     ("POST", "/api/save"): _save,
+    ("POST", "/api/bootstrap"): lambda s, b, q: (200, {"summary": s.client.bootstrap(resumable=False)}),
     ("GET", "/api/preview/user"): lambda s, b, q: (200, api.preview_user(s.client, _id(q), _k(q))),
     ("GET", "/api/preview/entity"): lambda s, b, q: (200, api.preview_entity(s.client, _id(q), _k(q))),
 }

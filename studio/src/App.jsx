@@ -1,0 +1,262 @@
+import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
+import { KINDS, buildMapping, problemTable, stateFromDoc, suggestFeatures, suggestInteraction, table } from "./mapping.js";
+
+const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["interaction", "Interaction"]];
+
+async function api(path, body) {
+  const res = await fetch(`api/${path}`, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await res.json();
+  return { ok: res.ok, status: res.status, data };
+}
+
+function TableNode({ data }) {
+  const { t, role, setRole, problems } = data;
+  return (
+    <div className={`table-node role-${role || "none"} ${problems.length ? "has-problems" : ""}`} data-testid={`node-${t.id}`}>
+      <Handle type="target" position={Position.Left} />
+      <div className="table-title">{t.id}</div>
+      <label className="role-menu">
+        Role{" "}
+        <select aria-label={`Role of ${t.id}`} value={role || ""} onChange={(e) => setRole(t.id, e.target.value)}>
+          {ROLES.map(([v, l]) => <option key={v} value={v}>{l}</option>)}
+        </select>
+      </label>
+      <ul className="columns">
+        {t.columns.slice(0, 8).map((c) => (
+          <li key={c.name}>{t.primary_key.includes(c.name) ? "🔑 " : ""}{c.name} <span className="type">{c.type}</span></li>
+        ))}
+        {t.columns.length > 8 && <li className="type">… {t.columns.length - 8} more</li>}
+      </ul>
+      {problems.map((p) => <div key={p.path} className="node-problem" role="alert">{p.path}: {p.problem}</div>)}
+      <Handle type="source" position={Position.Right} />
+    </div>
+  );
+}
+const nodeTypes = { table: TableNode };
+
+export default function App() {
+  const [catalog, setCatalog] = useState(null);
+  const [roles, setRoles] = useState({});
+  const [features, setFeatures] = useState({});
+  const [interactions, setInteractions] = useState({});
+  const [strategy, setStrategy] = useState("full");
+  const [problems, setProblems] = useState(null);
+  const [status, setStatus] = useState("");
+  const [diffText, setDiffText] = useState("");
+  const [preview, setPreview] = useState(null);
+  const [userId, setUserId] = useState("");
+  const [entityId, setEntityId] = useState("");
+  const [loaded, setLoaded] = useState({ base: {}, extraFeatures: [] });
+  const [nodes, setNodes, onNodesChange] = useNodesState([]);
+
+  const load = async (which) => {
+    const r = await api("mapping");
+    const doc = which === "file" ? r.data.file_mapping : r.data.loaded;
+    if (!doc) { setStatus(which === "file" ? "No mapping file to load" : "No mapping loaded in the database"); return; }
+    const st = stateFromDoc(doc);
+    setLoaded({ base: st.base, extraFeatures: st.extraFeatures });
+    setFeatures(st.features);
+    setInteractions(st.interactions);
+    setStrategy(st.strategy);
+    setRoles(st.roles);
+    setStatus(`Loaded the mapping from ${which === "file" ? r.data.file : "the database"}`);
+  };
+
+  useEffect(() => { api("catalog").then((r) => setCatalog(r.data)); }, []);
+
+  const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, interactions, strategy, ...loaded }) : null),
+    [catalog, roles, features, interactions, strategy, loaded]);
+
+  const setRole = useCallback((id, role) => {
+    setRoles((old) => {
+      const next = { ...old };
+      for (const k of Object.keys(next)) if (role && role !== "interaction" && next[k] === role) delete next[k];
+      if (role) next[id] = role; else delete next[id];
+      return next;
+    });
+  }, []);
+
+  // Suggestions when roles change: features of a new entity table, columns of new interaction tables.
+  useEffect(() => {
+    if (!catalog) return;
+    const user = Object.keys(roles).find((k) => roles[k] === "user");
+    const entity = Object.keys(roles).find((k) => roles[k] === "entity");
+    setFeatures((old) => (entity && Object.keys(old).every((c) => table(catalog, entity).columns.some((x) => x.name === c)) && Object.keys(old).length
+      ? old : entity ? suggestFeatures(catalog, entity) : {}));
+    setInteractions((old) => {
+      const next = {};
+      for (const id of Object.keys(roles).filter((k) => roles[k] === "interaction")) {
+        const s = suggestInteraction(catalog, id, user, entity);
+        const cur = old[id] || {};
+        next[id] = { ...s, ...Object.fromEntries(Object.entries(cur).filter(([, v]) => v !== "" && !(Array.isArray(v) && !v.length))) };
+      }
+      return next;
+    });
+  }, [catalog, roles]);
+
+  // Live validation with set_schema's own validator.
+  const seq = useRef(0);
+  useEffect(() => {
+    if (!mapping) return;
+    const n = ++seq.current;
+    const timer = setTimeout(async () => {
+      const r = await api("validate", { mapping });
+      if (n === seq.current) setProblems(r.ok ? r.data.problems : [{ path: "$", problem: r.data.error }]);
+    }, 300);
+    return () => clearTimeout(timer);
+  }, [mapping]);
+
+  // Diagram: one node per table, foreign keys as edges.
+  useEffect(() => {
+    if (!catalog) return;
+    setNodes((old) => catalog.tables.map((t, i) => {
+      const prev = old.find((n) => n.id === t.id);
+      const mine = (problems || []).filter((p) => mapping && problemTable(p.path, mapping) === t.id);
+      return {
+        id: t.id, type: "table", position: prev ? prev.position : { x: (i % 5) * 260, y: Math.floor(i / 5) * 260 },
+        data: { t, role: roles[t.id], setRole, problems: mine },
+      };
+    }));
+  }, [catalog, roles, problems, mapping, setRole, setNodes]);
+  const edges = useMemo(() => (catalog ? catalog.foreign_keys.map((f, i) => ({
+    id: `fk${i}`, source: f.from, target: f.to, label: f.columns.join(", "),
+  })) : []), [catalog]);
+
+  if (!catalog) return <div className="loading">Reading the catalog…</div>;
+  const entity = Object.keys(roles).find((k) => roles[k] === "entity");
+  const globalProblems = (problems || []).filter((p) => !problemTable(p.path, mapping));
+  const valid = problems && problems.length === 0;
+
+  const run = async (label, fn) => {
+    setStatus(`${label}…`);
+    const r = await fn();
+    setStatus(r.ok ? `${label}: done` : `${label} failed: ${r.data.error}`);
+    return r;
+  };
+
+  return (
+    <div className="studio">
+      <header>
+        <h1>RecVector studio</h1>
+        <span className={`validity ${valid ? "ok" : "bad"}`} data-testid="validity">
+          {problems === null ? "checking…" : valid ? "Mapping is valid" : `${problems.length} problem(s)`}
+        </span>
+        <button onClick={() => load("database")}>Load from database</button>
+        <button onClick={() => load("file")}>Load file</button>
+        <button onClick={async () => { const r = await api("diff", { mapping }); setDiffText(r.data.diff || "(no change)"); }}>Show diff</button>
+        <button disabled={!valid} onClick={() => run("Apply", () => api("apply", { mapping }))}>Apply</button>
+        <button disabled={!valid} onClick={() => run("Bootstrap", () => api("bootstrap", {}))}>Bootstrap</button>
+        <button onClick={() => run("Save", () => api("save", { mapping }))}>Save file</button>
+        <a className="button" download="rec_schema.json"
+           href={`data:application/json,${encodeURIComponent(JSON.stringify(mapping, null, 2))}`}>Download JSON</a>
+        <span className="status" role="status" data-testid="status">{status}</span>
+      </header>
+      <main>
+        <section className="canvas" aria-label="Tables">
+          <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange} fitView minZoom={0.1}>
+            <Background />
+            <Controls />
+          </ReactFlow>
+        </section>
+        <aside>
+          {globalProblems.map((p) => <div key={p.path} className="node-problem" role="alert">{p.path}: {p.problem}</div>)}
+          {entity && (
+            <fieldset>
+              <legend>Features of {entity}</legend>
+              {table(catalog, entity).columns.filter((c) => !table(catalog, entity).primary_key.includes(c.name)).map((c) => (
+                <div key={c.name} className="feature">
+                  <label>
+                    <input type="checkbox" aria-label={`Feature ${c.name}`} checked={!!features[c.name]}
+                           onChange={(e) => setFeatures((f) => {
+                             const n = { ...f };
+                             if (e.target.checked) n[c.name] = { kind: "text", weight: 1 }; else delete n[c.name];
+                             return n;
+                           })} /> {c.name}
+                  </label>
+                  {features[c.name] && (
+                    <>
+                      <select aria-label={`Kind of ${c.name}`} value={features[c.name].kind}
+                              onChange={(e) => setFeatures((f) => ({ ...f, [c.name]: { ...f[c.name], kind: e.target.value } }))}>
+                        {KINDS.map((k) => <option key={k}>{k}</option>)}
+                      </select>
+                      <input type="number" step="0.1" aria-label={`Weight of ${c.name}`} value={features[c.name].weight}
+                             onChange={(e) => setFeatures((f) => ({ ...f, [c.name]: { ...f[c.name], weight: e.target.value } }))} />
+                    </>
+                  )}
+                </div>
+              ))}
+            </fieldset>
+          )}
+          {Object.entries(interactions).map(([id, cfg]) => (
+            <fieldset key={id}>
+              <legend>Interactions in {id}</legend>
+              {["user_column", "entity_column", "timestamp_column"].map((k) => (
+                <label key={k} className="row">{k.replace("_", " ")}
+                  <select aria-label={`${k} of ${id}`} value={cfg[k]}
+                          onChange={(e) => setInteractions((all) => ({ ...all, [id]: { ...all[id], [k]: e.target.value } }))}>
+                    <option value="">—</option>
+                    {table(catalog, id).columns.map((c) => <option key={c.name}>{c.name}</option>)}
+                  </select>
+                </label>
+              ))}
+              <div className="path" data-testid={`path-${id}`}>
+                join path: {cfg.path && cfg.path.length
+                  ? cfg.path.map((s) => `${s.table} (${s.match} → ${s.select})`).join(" → ")
+                  : "none (the entity column holds the entity id)"}
+              </div>
+              <label className="row">weight
+                <input type="number" step="0.1" aria-label={`Weight of ${id}`} value={cfg.weight}
+                       onChange={(e) => setInteractions((all) => ({ ...all, [id]: { ...all[id], weight: e.target.value } }))} />
+              </label>
+            </fieldset>
+          ))}
+          <fieldset>
+            <legend>Profiles</legend>
+            <label className="row">strategy
+              <select aria-label="Strategy" value={strategy} onChange={(e) => setStrategy(e.target.value)}>
+                <option>full</option><option>incremental</option>
+              </select>
+            </label>
+          </fieldset>
+          <fieldset>
+            <legend>Preview</legend>
+            <label className="row">user <input aria-label="Preview user id" value={userId} onChange={(e) => setUserId(e.target.value)} /></label>
+            <button onClick={async () => { const r = await api(`preview/user?id=${encodeURIComponent(userId)}`); setPreview(r.ok ? r.data : { error: r.data.error }); }}>Recommend</button>
+            <label className="row">entity <input aria-label="Preview entity id" value={entityId} onChange={(e) => setEntityId(e.target.value)} /></label>
+            <button onClick={async () => { const r = await api(`preview/entity?id=${encodeURIComponent(entityId)}`); setPreview(r.ok ? r.data : { error: r.data.error }); }}>Similar</button>
+            {preview && <Preview p={preview} />}
+          </fieldset>
+          {diffText && <pre className="diff" data-testid="diff">{diffText}</pre>}
+        </aside>
+      </main>
+    </div>
+  );
+}
+
+function label(p, id) {
+  const l = p.labels?.[id];
+  return l ? Object.values(l).find((v) => typeof v === "string") || id : id;
+}
+
+function Preview({ p }) {
+  if (p.error) return <div role="alert">{p.error}</div>;
+  const rows = p.recommendations || p.similar || [];
+  return (
+    <div className="preview">
+      {p.recent && <p>{p.recent.length} recent interactions{p.cold_start ? " — no profile yet: most popular" : ""}</p>}
+      <ol data-testid="preview-results">
+        {rows.map((r) => (
+          <li key={r.entity_id}>
+            {label(p, r.entity_id)} <span className="type">({r.entity_id}, score {Number(r.score).toFixed(3)})</span>
+            {r.because && r.because.length > 0 && (
+              <div className="because">because of {r.because.slice(0, 2).map((b) => label(p, b.entity_id)).join(", ")}</div>
+            )}
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}

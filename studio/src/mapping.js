@@ -1,0 +1,145 @@
+// Building a RecVector mapping from the roles and choices made on the page, and the suggestions
+// the page makes from the catalog (primary keys, foreign keys, column types).
+
+export const KINDS = ["text", "category", "tags", "number"];
+
+const isTime = (type) => /^(timestamp|date)/.test(type);
+const isText = (type) => /^(text|character varying|character|varchar|citext)/.test(type);
+
+export function table(catalog, id) {
+  return catalog.tables.find((t) => t.id === id);
+}
+
+// Columns of `from` that reference `to` (by foreign key), with the referenced columns.
+function fksBetween(catalog, from, to) {
+  return catalog.foreign_keys.filter((f) => f.from === from && f.to === to && f.columns.length === 1);
+}
+
+// How an interaction table reaches the entity id: directly (a column referencing the entity table),
+// or through one table in between, in either direction of its foreign keys
+// (rental.inventory_id -> inventory.film_id -> film; invoice <- invoice_line.track_id -> track).
+export function suggestEntityPath(catalog, interactionId, entityId) {
+  const direct = fksBetween(catalog, interactionId, entityId)[0];
+  if (direct) return { entity_column: direct.columns[0], path: [] };
+  for (const fk of catalog.foreign_keys) {
+    if (fk.columns.length !== 1) continue;
+    // forward: interaction.c -> U.k, then U.s -> entity
+    if (fk.from === interactionId && fk.to !== entityId) {
+      const next = fksBetween(catalog, fk.to, entityId)[0];
+      if (next) return { entity_column: fk.columns[0], path: [{ table: fk.to, match: fk.to_columns[0], select: next.columns[0] }] };
+    }
+    // reverse: U.m -> interaction.c, then U.s -> entity
+    if (fk.to === interactionId && fk.from !== entityId) {
+      const next = fksBetween(catalog, fk.from, entityId)[0];
+      if (next) return { entity_column: fk.to_columns[0], path: [{ table: fk.from, match: fk.columns[0], select: next.columns[0] }] };
+    }
+  }
+  return null;
+}
+
+export function suggestInteraction(catalog, interactionId, userId, entityId) {
+  const t = table(catalog, interactionId);
+  const userFk = userId ? fksBetween(catalog, interactionId, userId)[0] : null;
+  const time = t.columns.find((c) => isTime(c.type));
+  const route = entityId ? suggestEntityPath(catalog, interactionId, entityId) : null;
+  return {
+    user_column: userFk ? userFk.columns[0] : "",
+    timestamp_column: time ? time.name : "",
+    entity_column: route ? route.entity_column : "",
+    path: route ? route.path : [],
+    weight: 1,
+  };
+}
+
+export function suggestFeatures(catalog, entityId) {
+  const t = table(catalog, entityId);
+  const out = {};
+  for (const c of t.columns) {
+    if (!t.primary_key.includes(c.name) && isText(c.type)) out[c.name] = { kind: "text", weight: 1 };
+  }
+  return out;
+}
+
+const qualified = (t) => (t && !t.includes(".") ? `public.${t}` : t);
+
+// The page's state from a mapping document (loaded from the database or the file). What the page
+// does not edit — joined features, per-type or rating weights, scoring, decay, the embedding
+// section — is kept as it is and written back unchanged.
+export function stateFromDoc(doc) {
+  const roles = {};
+  const features = {};
+  const interactions = {};
+  const extraFeatures = [];
+  if (doc.users) roles[qualified(doc.users.table)] = "user";
+  if (doc.entities) {
+    roles[qualified(doc.entities.table)] = "entity";
+    (doc.entities.features || []).forEach((f, order) => {
+      // The order is kept: it is the order of the parts of the entity text that gets embedded.
+      if (f.from || typeof f.column !== "string") extraFeatures.push({ order, feature: f });
+      else features[f.column] = { kind: f.kind, weight: f.weight ?? 1, name: f.name, label: f.label, order };
+    });
+  }
+  for (const src of doc.interactions || []) {
+    const id = qualified(src.table);
+    roles[id] = "interaction";
+    const fixed = src.weight && "fixed" in src.weight;
+    interactions[id] = {
+      name: src.name, user_column: src.user_column, entity_column: src.entity_column,
+      timestamp_column: src.timestamp_column, path: src.path || [],
+      weight: fixed ? src.weight.fixed : 1, rawWeight: fixed ? undefined : src.weight,
+    };
+  }
+  return { roles, features, interactions, strategy: doc.aggregation?.strategy || "full", base: doc, extraFeatures };
+}
+
+export function buildMapping(catalog, state) {
+  const { roles, features, interactions, strategy, base = {}, extraFeatures = [] } = state;
+  const byRole = (r) => Object.keys(roles).filter((id) => roles[id] === r);
+  const userId = byRole("user")[0];
+  const entityId = byRole("entity")[0];
+  const { users: _u, entities: _e, interactions: _i, ...rest } = base;
+  const doc = { version: 1, ...rest };
+  if (userId) {
+    const u = table(catalog, userId);
+    doc.users = { table: userId, id: u.primary_key[0] || "" };
+  }
+  if (entityId) {
+    const e = table(catalog, entityId);
+    doc.entities = {
+      table: entityId,
+      id: e.primary_key[0] || "",
+      features: [
+        ...Object.entries(features).map(([column, f], i) => ({
+          order: f.order ?? 1e6 + i,
+          feature: { name: f.name || column, ...(f.label ? { label: f.label } : {}), kind: f.kind, weight: Number(f.weight), column },
+        })),
+        ...(qualified(base.entities?.table) === entityId ? extraFeatures : []),
+      ].sort((a, b) => a.order - b.order).map((x) => x.feature),
+    };
+  }
+  doc.interactions = byRole("interaction").map((id) => {
+    const cfg = interactions[id] || {};
+    const src = {
+      name: cfg.name || table(catalog, id).name,
+      table: id,
+      user_column: cfg.user_column || "",
+      entity_column: cfg.entity_column || "",
+      timestamp_column: cfg.timestamp_column || "",
+      weight: cfg.rawWeight || { fixed: Number(cfg.weight ?? 1) },
+    };
+    if (cfg.path && cfg.path.length) src.path = cfg.path;
+    return src;
+  });
+  doc.aggregation = { ...(base.aggregation || {}), strategy };
+  doc.embedding = base.embedding || { provider: "local", model: "all-MiniLM-L6-v2", dimensions: 384 };
+  return doc;
+}
+
+// Which table a problem's JSON path concerns, for showing it on that node.
+export function problemTable(path, doc) {
+  if (path.startsWith("$.users")) return doc.users?.table;
+  if (path.startsWith("$.entities")) return doc.entities?.table;
+  const m = path.match(/^\$\.interactions\[(\d+)\]/);
+  if (m) return doc.interactions?.[Number(m[1])]?.table;
+  return null;
+}
