@@ -65,6 +65,7 @@ def apply_bootstrap_preview(page, user_id, entity_id, name):
     page.get_by_role("button", name="Recommend").click()
     page.get_by_test_id("preview-results").locator("li").nth(9).wait_for()
     recs = page.get_by_test_id("preview-results").locator("li").count()
+    assert page.get_by_test_id("preview-recent").locator("li").count() == 5  # the user's latest, with titles
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"studio-{name}-recommend.png"), full_page=True)
     page.get_by_label("Preview entity id").fill(entity_id)
@@ -81,6 +82,13 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         page.goto(server.url)
         build_mapping(page, "public.customer", "public.film", "public.rental", "rental_date")
         assert "public.inventory (inventory_id → film_id)" in page.get_by_test_id("path-public.rental").inner_text()
+        # Weights per type value (here the staff member who handled the rental), decay and scoring.
+        page.get_by_label("Weight kind of public.rental", exact=True).select_option("by_type")
+        page.get_by_label("Type column of public.rental", exact=True).select_option("staff_id")
+        page.get_by_label("Type weights of public.rental", exact=True).fill("1=1, 2=0.5")
+        page.get_by_label("Half-life").fill("14 days")
+        page.get_by_label("Scoring lambda").fill("0.5")
+        page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
         assert apply_bootstrap_preview(page, "1", "1", "pagila") == 10
         doc = one(pagila, "SELECT document FROM recvector.mapping")
         assert doc["users"] == {"table": "public.customer", "id": "customer_id"}
@@ -90,6 +98,8 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         assert (src["table"], src["user_column"], src["entity_column"], src["timestamp_column"]) == \
             ("public.rental", "customer_id", "inventory_id", "rental_date")
         assert src["path"] == [{"table": "public.inventory", "match": "inventory_id", "select": "film_id"}]
+        assert src["weight"] == {"by_type": {"column": "staff_id", "values": {"1": 1, "2": 0.5}}}
+        assert doc["aggregation"]["half_life"] == "14 days" and doc["scoring"]["lambda"] == 0.5
         saved = json.loads((tmp_path / "rec_schema.json").read_text())
         assert saved["interactions"][0]["path"] == src["path"]
         assert one(pagila, "SELECT count(*) FROM recvector.rec_user_profiles WHERE embedding IS NOT NULL") == 599

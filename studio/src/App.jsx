@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
-import { KINDS, buildMapping, problemTable, stateFromDoc, suggestFeatures, suggestInteraction, table } from "./mapping.js";
+import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, table } from "./mapping.js";
 
 const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["interaction", "Interaction"]];
 
@@ -26,7 +26,10 @@ function TableNode({ data }) {
       </label>
       <ul className="columns">
         {t.columns.slice(0, 8).map((c) => (
-          <li key={c.name}>{t.primary_key.includes(c.name) ? "🔑 " : ""}{c.name} <span className="type">{c.type}</span></li>
+          <li key={c.name}>
+            {t.primary_key.includes(c.name) && <span className="pk">PK</span>}{c.name}
+            <span className="type"> {c.type}{c.nullable ? "" : " not null"}</span>
+          </li>
         ))}
         {t.columns.length > 8 && <li className="type">… {t.columns.length - 8} more</li>}
       </ul>
@@ -50,6 +53,7 @@ export default function App() {
   const [userId, setUserId] = useState("");
   const [entityId, setEntityId] = useState("");
   const [loaded, setLoaded] = useState({ base: {}, extraFeatures: [] });
+  const [settings, setSettings] = useState(settingsFromDoc({}));
   const [nodes, setNodes, onNodesChange] = useNodesState([]);
 
   const load = async (which) => {
@@ -61,14 +65,15 @@ export default function App() {
     setFeatures(st.features);
     setInteractions(st.interactions);
     setStrategy(st.strategy);
+    setSettings(st.settings);
     setRoles(st.roles);
     setStatus(`Loaded the mapping from ${which === "file" ? r.data.file : "the database"}`);
   };
 
   useEffect(() => { api("catalog").then((r) => setCatalog(r.data)); }, []);
 
-  const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, interactions, strategy, ...loaded }) : null),
-    [catalog, roles, features, interactions, strategy, loaded]);
+  const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, interactions, strategy, settings, ...loaded }) : null),
+    [catalog, roles, features, interactions, strategy, settings, loaded]);
 
   const setRole = useCallback((id, role) => {
     setRoles((old) => {
@@ -129,6 +134,10 @@ export default function App() {
   const entity = Object.keys(roles).find((k) => roles[k] === "entity");
   const globalProblems = (problems || []).filter((p) => !problemTable(p.path, mapping));
   const valid = problems && problems.length === 0;
+
+  function setInteraction(id, patch) {
+    setInteractions((all) => ({ ...all, [id]: { ...all[id], ...patch } }));
+  }
 
   const run = async (label, fn) => {
     setStatus(`${label}…`);
@@ -195,8 +204,7 @@ export default function App() {
               <legend>Interactions in {id}</legend>
               {["user_column", "entity_column", "timestamp_column"].map((k) => (
                 <label key={k} className="row">{k.replace("_", " ")}
-                  <select aria-label={`${k} of ${id}`} value={cfg[k]}
-                          onChange={(e) => setInteractions((all) => ({ ...all, [id]: { ...all[id], [k]: e.target.value } }))}>
+                  <select aria-label={`${k} of ${id}`} value={cfg[k]} onChange={(e) => setInteraction(id, { [k]: e.target.value })}>
                     <option value="">—</option>
                     {table(catalog, id).columns.map((c) => <option key={c.name}>{c.name}</option>)}
                   </select>
@@ -208,9 +216,53 @@ export default function App() {
                   : "none (the entity column holds the entity id)"}
               </div>
               <label className="row">weight
-                <input type="number" step="0.1" aria-label={`Weight of ${id}`} value={cfg.weight}
-                       onChange={(e) => setInteractions((all) => ({ ...all, [id]: { ...all[id], weight: e.target.value } }))} />
+                <select aria-label={`Weight kind of ${id}`} value={cfg.weightKind || "fixed"}
+                        onChange={(e) => setInteraction(id, { weightKind: e.target.value })}>
+                  <option value="fixed">fixed</option>
+                  <option value="by_type">per type value</option>
+                  <option value="from_value">from a rating column</option>
+                </select>
               </label>
+              {(cfg.weightKind || "fixed") === "fixed" && (
+                <label className="row">value
+                  <input type="number" step="0.1" aria-label={`Weight of ${id}`} value={cfg.weight}
+                         onChange={(e) => setInteraction(id, { weight: e.target.value })} />
+                </label>
+              )}
+              {cfg.weightKind === "by_type" && (
+                <>
+                  <label className="row">type column
+                    <select aria-label={`Type column of ${id}`} value={cfg.typeColumn || ""}
+                            onChange={(e) => setInteraction(id, { typeColumn: e.target.value })}>
+                      <option value="">—</option>
+                      {table(catalog, id).columns.map((c) => <option key={c.name}>{c.name}</option>)}
+                    </select>
+                  </label>
+                  <label className="row">weights
+                    <input aria-label={`Type weights of ${id}`} placeholder="like=1, view=0.3, dislike=-1"
+                           value={cfg.typeValues || ""} onChange={(e) => setInteraction(id, { typeValues: e.target.value })} />
+                  </label>
+                </>
+              )}
+              {cfg.weightKind === "from_value" && (
+                <>
+                  <label className="row">rating column
+                    <select aria-label={`Rating column of ${id}`} value={cfg.valueColumn || ""}
+                            onChange={(e) => setInteraction(id, { valueColumn: e.target.value })}>
+                      <option value="">—</option>
+                      {table(catalog, id).columns.map((c) => <option key={c.name}>{c.name}</option>)}
+                    </select>
+                  </label>
+                  <label className="row">center / scale
+                    <span>
+                      <input type="number" step="0.5" aria-label={`Center of ${id}`} value={cfg.center ?? 0}
+                             onChange={(e) => setInteraction(id, { center: e.target.value })} />
+                      <input type="number" step="0.5" aria-label={`Scale of ${id}`} value={cfg.scale ?? 1}
+                             onChange={(e) => setInteraction(id, { scale: e.target.value })} />
+                    </span>
+                  </label>
+                </>
+              )}
             </fieldset>
           ))}
           <fieldset>
@@ -220,6 +272,19 @@ export default function App() {
                 <option>full</option><option>incremental</option>
               </select>
             </label>
+            <label className="row">half-life
+              <input aria-label="Half-life" value={settings.half_life}
+                     onChange={(e) => setSettings((x) => ({ ...x, half_life: e.target.value }))} />
+            </label>
+          </fieldset>
+          <fieldset>
+            <legend>Scoring defaults</legend>
+            {[["lambda", "lambda (1 = relevance only)"], ["alpha", "alpha (similarity)"], ["beta", "beta (popularity)"]].map(([k, l]) => (
+              <label key={k} className="row">{l}
+                <input type="number" step="0.05" aria-label={`Scoring ${k}`} value={settings[k]}
+                       onChange={(e) => setSettings((x) => ({ ...x, [k]: e.target.value }))} />
+              </label>
+            ))}
           </fieldset>
           <fieldset>
             <legend>Preview</legend>
@@ -246,7 +311,16 @@ function Preview({ p }) {
   const rows = p.recommendations || p.similar || [];
   return (
     <div className="preview">
-      {p.recent && <p>{p.recent.length} recent interactions{p.cold_start ? " — no profile yet: most popular" : ""}</p>}
+      {p.recent && (
+        <details open={p.recent.length > 0}>
+          <summary>{p.recent.length} recent interactions{p.cold_start ? " — no profile yet: the most popular" : ""}</summary>
+          <ul data-testid="preview-recent">
+            {p.recent.slice(0, 5).map((r, i) => (
+              <li key={i}>{label(p, r.entity_id)} <span className="type">({r.kind}, {r.at.slice(0, 10)})</span></li>
+            ))}
+          </ul>
+        </details>
+      )}
       <ol data-testid="preview-results">
         {rows.map((r) => (
           <li key={r.entity_id}>

@@ -55,7 +55,7 @@ export function suggestFeatures(catalog, entityId) {
   const t = table(catalog, entityId);
   const out = {};
   for (const c of t.columns) {
-    if (!t.primary_key.includes(c.name) && isText(c.type)) out[c.name] = { kind: "text", weight: 1 };
+    if (!t.primary_key.includes(c.name) && isText(c.type)) out[c.name] = { kind: c.type.endsWith("[]") ? "tags" : "text", weight: 1 };
   }
   return out;
 }
@@ -82,18 +82,57 @@ export function stateFromDoc(doc) {
   for (const src of doc.interactions || []) {
     const id = qualified(src.table);
     roles[id] = "interaction";
-    const fixed = src.weight && "fixed" in src.weight;
+    const w = src.weight || { fixed: 1 };
     interactions[id] = {
       name: src.name, user_column: src.user_column, entity_column: src.entity_column,
       timestamp_column: src.timestamp_column, path: src.path || [],
-      weight: fixed ? src.weight.fixed : 1, rawWeight: fixed ? undefined : src.weight,
+      weightKind: w.by_type ? "by_type" : w.from_value ? "from_value" : "fixed",
+      weight: w.fixed ?? 1,
+      typeColumn: w.by_type?.column || "",
+      typeValues: w.by_type ? Object.entries(w.by_type.values).map(([k, v]) => `${k}=${v}`).join(", ") : "",
+      typeDefault: w.by_type?.default,
+      valueColumn: w.from_value?.column || "",
+      center: w.from_value?.center ?? 0,
+      scale: w.from_value?.scale ?? 1,
     };
   }
-  return { roles, features, interactions, strategy: doc.aggregation?.strategy || "full", base: doc, extraFeatures };
+  return { roles, features, interactions, strategy: doc.aggregation?.strategy || "full", base: doc, extraFeatures,
+           settings: settingsFromDoc(doc) };
+}
+
+export function settingsFromDoc(doc) {
+  return {
+    half_life: doc.aggregation?.half_life ?? "30 days",
+    lambda: doc.scoring?.lambda ?? 0.7,
+    alpha: doc.scoring?.alpha ?? 1,
+    beta: doc.scoring?.beta ?? 0.05,
+  };
+}
+
+// "like=1, view=0.3, dislike=-1" -> {like: 1, view: 0.3, dislike: -1}
+export function parseValues(text) {
+  const out = {};
+  for (const part of String(text || "").split(",")) {
+    const [k, v] = part.split("=").map((x) => x && x.trim());
+    if (k) out[k] = v === undefined || v === "" || Number.isNaN(Number(v)) ? v : Number(v);
+  }
+  return out;
+}
+
+function weightOf(cfg) {
+  if (cfg.weightKind === "by_type") {
+    const byType = { column: cfg.typeColumn || "", values: parseValues(cfg.typeValues) };
+    if (cfg.typeDefault !== undefined && cfg.typeDefault !== null) byType.default = cfg.typeDefault;
+    return { by_type: byType };
+  }
+  if (cfg.weightKind === "from_value") {
+    return { from_value: { column: cfg.valueColumn || "", center: Number(cfg.center ?? 0), scale: Number(cfg.scale ?? 1) } };
+  }
+  return { fixed: Number(cfg.weight ?? 1) };
 }
 
 export function buildMapping(catalog, state) {
-  const { roles, features, interactions, strategy, base = {}, extraFeatures = [] } = state;
+  const { roles, features, interactions, strategy, base = {}, extraFeatures = [], settings = settingsFromDoc({}) } = state;
   const byRole = (r) => Object.keys(roles).filter((id) => roles[id] === r);
   const userId = byRole("user")[0];
   const entityId = byRole("entity")[0];
@@ -125,12 +164,14 @@ export function buildMapping(catalog, state) {
       user_column: cfg.user_column || "",
       entity_column: cfg.entity_column || "",
       timestamp_column: cfg.timestamp_column || "",
-      weight: cfg.rawWeight || { fixed: Number(cfg.weight ?? 1) },
+      weight: weightOf(cfg),
     };
-    if (cfg.path && cfg.path.length) src.path = cfg.path;
+    src.path = cfg.path || [];
     return src;
   });
-  doc.aggregation = { ...(base.aggregation || {}), strategy };
+  doc.aggregation = { ...(base.aggregation || {}), strategy, half_life: settings.half_life };
+  doc.scoring = { ...(base.scoring || {}), lambda: Number(settings.lambda), alpha: Number(settings.alpha),
+                  beta: Number(settings.beta) };
   doc.embedding = base.embedding || { provider: "local", model: "all-MiniLM-L6-v2", dimensions: 384 };
   return doc;
 }
