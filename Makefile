@@ -33,7 +33,7 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: bench-full test-deps studio deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
+.PHONY: bench-full test-deps studio release-archive deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
@@ -84,6 +84,11 @@ install-released-python: install-current-python
 # python/recvector/studio/static, so only changing the page needs npm.
 studio:
 	cd studio && npm install --no-audit --no-fund && npm run build
+
+# When a release is cut: keep its Python library for `make install` of later versions.
+release-archive:
+	git archive --prefix=recvector-$(EXTVERSION)/ HEAD python/recvector python/requirements-plpython.txt \
+	  | gzip -9n > releases/recvector-python-$(EXTVERSION).tar.gz
 
 install-model:
 	@mkdir -p $(SHARE)/models
