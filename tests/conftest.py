@@ -116,6 +116,17 @@ def empty_db() -> Iterator[psycopg.Connection]:
     yield from _clone(None)
 
 
+def load_chinook(conn: psycopg.Connection) -> None:
+    """Chinook (PostgreSQL version, from ../shared) into the connection's database; skips the test
+    when the sample is not beside the checkout."""
+    script = SHARED / "datasets" / "chinook" / "Chinook_PostgreSql.sql"
+    if not script.is_file():
+        pytest.skip("../shared/datasets/chinook is not beside the checkout")
+    lines = script.read_text(encoding="utf-8").splitlines()
+    body = "\n".join(ln for ln in lines if not ln.lstrip().upper().startswith(("DROP DATABASE", "CREATE DATABASE", "\\C ")))
+    psql(one(conn, "SELECT current_database()"), body.encode())
+
+
 def pagila_mapping() -> dict[str, Any]:
     return json.loads(PAGILA_MAPPING.read_text())
 

@@ -105,14 +105,9 @@ def test_cli_evaluate_and_explain(booted):
 
 def test_chinook_end_to_end_with_evaluation(empty_db):
     """A second sample nobody here designed: tracks, genres, albums, playlists, invoices."""
-    from conftest import ROOT, SHARED, psql
+    from conftest import ROOT, load_chinook
 
-    script = SHARED / "datasets" / "chinook" / "Chinook_PostgreSql.sql"
-    if not script.is_file():
-        pytest.skip("../shared/datasets/chinook is not beside the checkout")
-    lines = script.read_text(encoding="utf-8").splitlines()
-    body = "\n".join(ln for ln in lines if not ln.lstrip().upper().startswith(("DROP DATABASE", "CREATE DATABASE", "\\C ")))
-    psql(one(empty_db, "SELECT current_database()"), body.encode())
+    load_chinook(empty_db)
     empty_db.execute("CREATE EXTENSION recvector CASCADE")
     empty_db.execute("SELECT recvector.set_schema(%s::jsonb)", ((ROOT / "examples" / "chinook" / "rec_schema.json").read_text(),))
     summary = one(empty_db, "SELECT recvector.bootstrap()")

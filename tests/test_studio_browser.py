@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED, dsn, one, psql
+from conftest import ROOT, dsn, load_chinook, one
 from recvector.studio.server import StudioServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -129,12 +129,7 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
 
 
 def test_chinook_from_scratch(empty_db, browser, tmp_path):
-    script = SHARED / "datasets" / "chinook" / "Chinook_PostgreSql.sql"
-    if not script.is_file():
-        pytest.skip("../shared/datasets/chinook is not beside the checkout")
-    lines = script.read_text(encoding="utf-8").splitlines()
-    body = "\n".join(ln for ln in lines if not ln.lstrip().upper().startswith(("DROP DATABASE", "CREATE DATABASE", "\\C ")))
-    psql(one(empty_db, "SELECT current_database()"), body.encode())
+    load_chinook(empty_db)
     empty_db.execute("CREATE EXTENSION recvector CASCADE")
     server = open_studio(empty_db, tmp_path)
     try:
