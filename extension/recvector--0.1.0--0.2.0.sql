@@ -993,7 +993,6 @@ DECLARE
     bv vector;
     old_ef text;
     old_iter text;
-    pool_sql text;
 BEGIN
     -- Candidate pool from the HNSW index (the iterative scan keeps the pool full despite the seen
     -- filter); score parts and relevance alpha*similarity + beta*ln(1+popularity) + exploration*noise
@@ -1006,34 +1005,33 @@ BEGIN
     IF v_lambda >= 1 THEN
         -- Relevance only: one statement, no vectors leave the index scan.
         IF restrict_sql IS NULL THEN
+            -- (OFFSET 0 keeps the score parts computed once each, then summed.)
             RETURN QUERY
-            SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+            SELECT c.entity_id, v_alpha * c.sim + c.pop + c.expl, c.sim, c.pop, c.expl, 0::double precision
             FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
-                         CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl,
-                         v_alpha * (1 - p.d) + v_beta * ln(1 + coalesce(s.popularity, 0))
-                           + CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS rel
+                         CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl
                   FROM (SELECT v.entity_id, v.embedding <=> prof AS d
                         FROM recvector.entity_vectors AS v
                         WHERE NOT (v.entity_id = ANY (seen))
                         ORDER BY v.embedding <=> prof
                         LIMIT v_pool) AS p
-                  LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
-            ORDER BY c.rel DESC, c.d, c.entity_id
+                  LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+                  OFFSET 0) AS c
+            ORDER BY 2 DESC, c.d, c.entity_id
             LIMIT _rank.k;
         ELSE
             RETURN QUERY EXECUTE
-            'SELECT c.entity_id, c.rel, c.sim, c.pop, c.expl, 0::double precision
+            'SELECT c.entity_id, $4 * c.sim + c.pop + c.expl, c.sim, c.pop, c.expl, 0::double precision
              FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
-                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl,
-                          $4 * (1 - p.d) + $5 * ln(1 + coalesce(s.popularity, 0))
-                            + CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS rel
+                          CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
                    FROM (SELECT v.entity_id, v.embedding <=> $1 AS d
                          FROM recvector.entity_vectors AS v
                          WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
                          ORDER BY v.embedding <=> $1
                          LIMIT $3) AS p
-                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id) AS c
-             ORDER BY c.rel DESC, c.d, c.entity_id
+                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
+                   OFFSET 0) AS c
+             ORDER BY 2 DESC, c.d, c.entity_id
              LIMIT $8'
             USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed, _rank.k;
         END IF;
@@ -1058,7 +1056,7 @@ BEGIN
               LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
               ORDER BY p.d, p.entity_id) AS c;
     ELSE
-        pool_sql := 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
+        EXECUTE 'SELECT array_agg(c.entity_id), array_agg(c.embedding), array_agg(c.sim), array_agg(c.pop),
                             array_agg(c.expl), array_agg($4 * c.sim + c.pop + c.expl)
                      FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
                                   $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
@@ -1069,8 +1067,8 @@ BEGIN
                                  ORDER BY v.embedding <=> $1
                                  LIMIT $3) AS p
                            LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
-                           ORDER BY p.d, p.entity_id) AS c';
-        EXECUTE pool_sql INTO ids, vecs, sims, pops, explore, rel
+                           ORDER BY p.d, p.entity_id) AS c'
+        INTO ids, vecs, sims, pops, explore, rel
         USING prof, seen, v_pool, v_alpha, v_beta, v_eps, _rank.seed;
     END IF;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
@@ -1986,15 +1984,15 @@ END
 $privileges$;
 
 -- ---- sql/idempotent/900-finalize.sql ----
+-- The per-mapping query functions, written again from the loaded mapping (an update has just
+-- replaced them with their dynamic fallback).
+SELECT recvector._generate_mapped();
+
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
 -- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
 -- Two exceptions: procedures (a SET clause forbids COMMIT inside them; their code qualifies every
 -- name it uses), and the small IMMUTABLE SQL helpers, which must stay inlinable into the queries
 -- that call them (a SET clause prevents inlining); they run with their caller's fixed path.
--- The per-mapping query functions, written again from the loaded mapping (an update has just
--- replaced them with their dynamic fallback).
-SELECT recvector._generate_mapped();
-
 DO $finalize$
 DECLARE
     vector_schema name;

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import __version__
 from .errors import APICallError, ArgumentError, ChromaError, NotConfiguredError
+from .plpython import _column_type, _loaded
 from .providers.http import RetryStats, call_with_retries, request_json, resolve_api_key
 from .text import compose
 
@@ -167,17 +168,8 @@ def _token(token_env: str | None) -> str | None:
 
 
 def _dimensions(plpy: Any) -> int | None:
-    t = plpy.execute("SELECT pg_catalog.format_type(atttypid, atttypmod) AS t FROM pg_catalog.pg_attribute "
-                     "WHERE attrelid = 'recvector.entity_vectors'::regclass AND attname = 'embedding'")[0]["t"]
-    m = re.search(r"\((\d+)\)", t)
+    m = re.search(r"\((\d+)\)", _column_type(plpy, "recvector.entity_vectors"))
     return int(m.group(1)) if m else None
-
-
-def _mapping(plpy: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    rows = plpy.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
-    if not rows.nrows():
-        raise NotConfiguredError()
-    return json.loads(rows[0]["d"]), json.loads(rows[0]["c"])
 
 
 class _Enricher:
@@ -230,7 +222,7 @@ def sync(plpy: Any, url: str, collection: str, *, full_sync: bool = False, batch
                              hint="Leave it NULL to use the server's maximum batch size (at most 1000).")
     if max_retries is None or max_retries < 0:
         raise ArgumentError(f"max_retries must be 0 or more, got {max_retries}")
-    doc, compiled = _mapping(plpy)
+    doc, compiled = _loaded(plpy)
     dims = _dimensions(plpy)
     if dims is None:
         raise NotConfiguredError()

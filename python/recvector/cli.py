@@ -76,7 +76,7 @@ def cmd_chroma_sync(args: argparse.Namespace) -> int:
 def cmd_chroma_verify(args: argparse.Namespace) -> int:
     with _client(args) as c:
         report = c.chroma_verify(args.url, args.collection, sample=args.sample, tenant=args.tenant,
-                                 database=args.database)
+                                 database=args.database, token_env=args.token_env)
         _out(args, report, f"chroma-verify: {'in step' if report['in_step'] else 'NOT in step'}: "
                            f"{report['postgres_count']} vectors in PostgreSQL, {report['chroma_count']} in Chroma; "
                            f"{report['missing_count']} missing and {report['mismatched_count']} different "
@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--full", action="store_true", help="send everything and delete ids PostgreSQL does not have")
             s.add_argument("--recreate", action="store_true", help="drop and rebuild the collection")
             s.add_argument("--batch-size", type=int)
-            s.add_argument("--token-env", help="environment variable holding a Chroma token")
         else:
             s.add_argument("--sample", type=int, default=100)
+        s.add_argument("--token-env", help="environment variable holding a Chroma token")
         s.set_defaults(fn=fn)
 
     s = sub.add_parser("set-schema", parents=[common], help="load (or --check) a mapping file")

@@ -139,10 +139,12 @@ class Client:
                          {"url": url, "collection": collection, **kw})
 
     def chroma_verify(self, url: str, collection: str, *, sample: int = 100, tenant: str = "default_tenant",
-                      database: str = "default_database") -> dict[str, Any]:
+                      database: str = "default_database", token_env: str | None = None) -> dict[str, Any]:
         if not self.in_database():
-            return self._outside("chroma_verify", url, collection, sample=sample, tenant=tenant, database=database)
-        return self._one("SELECT recvector.chroma_verify(%s, %s, %s, %s, %s)", (url, collection, sample, tenant, database))
+            return self._outside("chroma_verify", url, collection, sample=sample, tenant=tenant, database=database,
+                                 token_env=token_env)
+        return self._one("SELECT recvector.chroma_verify(%s, %s, %s, %s, %s, %s)",
+                         (url, collection, sample, tenant, database, token_env))
 
     def drain_entities(self, max_items: int = 100) -> int:
         """Out-of-database mode: embed entities queued by the entity-sync triggers."""

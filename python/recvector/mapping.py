@@ -470,11 +470,10 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         # $4 is the user id when it is valid for the users.id type, else NULL (see recvector._id_or_null).
         user_filter = f"s.{qi(src['user_column'])} = CAST($4 AS {user_type})"
         branches.append((select, where, user_filter, ts))
-        trigger_sql = select.format(rel="new_rows") + f" WHERE {where}"
         sources[src["name"]] = {
             "table": str(s_ref),
             "index": str(i),
-            "trigger": trigger_sql,
+            "trigger": select.format(rel="new_rows") + f" WHERE {where}",
             # The same rows kept as jsonb after a failed trigger (recvector.retry_failed).
             "retry": select.format(rel=f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
                      + f" WHERE {where}",

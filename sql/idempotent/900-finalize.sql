@@ -1,12 +1,12 @@
+-- The per-mapping query functions, written again from the loaded mapping (an update has just
+-- replaced them with their dynamic fallback).
+SELECT recvector._generate_mapped();
+
 -- Every RecVector function runs with a fixed search_path: its own schema, pgvector's, pg_catalog,
 -- and pg_temp last, so that no object in a caller's search_path can stand in for one of ours.
 -- Two exceptions: procedures (a SET clause forbids COMMIT inside them; their code qualifies every
 -- name it uses), and the small IMMUTABLE SQL helpers, which must stay inlinable into the queries
 -- that call them (a SET clause prevents inlining); they run with their caller's fixed path.
--- The per-mapping query functions, written again from the loaded mapping (an update has just
--- replaced them with their dynamic fallback).
-SELECT recvector._generate_mapped();
-
 DO $finalize$
 DECLARE
     vector_schema name;
