@@ -57,10 +57,10 @@ def test_objects_naming_comments_and_search_path(empty_db):
                               "WHERE n.nspname = 'recvector' AND c.relkind = 'r'").fetchall()
     assert {t for t, _ in tables} == {"mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats",
                                       "events", "queue", "triggers", "failed_interactions", "filters",
-                                      "chroma_targets", "entity_tombstones"}
+                                      "chroma_targets", "entity_tombstones", "pending_interactions"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
-    assert dumped == 14  # 11 tables + 3 identity sequences
+    assert dumped == 15  # 12 tables + 3 identity sequences
 
 
 def test_install_into_another_schema(empty_db):

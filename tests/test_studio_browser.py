@@ -50,6 +50,10 @@ def build_mapping(page, user, entity, interaction, time_column):
     assert "timestamp_column" in page.get_by_test_id(f"node-{interaction}").get_by_role("alert").first.inner_text()
     page.get_by_label(f"timestamp_column of {interaction}", exact=True).select_option(time_column)
     page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
+    # Every table stays on the canvas while roles and problems change (React Flow hides a node it
+    # has to measure again).
+    page.wait_for_function("() => [...document.querySelectorAll('.react-flow__node')]"
+                           ".every((n) => getComputedStyle(n).visibility !== 'hidden')")
 
 
 def apply_bootstrap_preview(page, user_id, entity_id, name):
@@ -137,12 +141,16 @@ def test_chinook_from_scratch(empty_db, browser, tmp_path):
         page.goto(server.url)
         build_mapping(page, "public.customer", "public.track", "public.invoice", "invoice_date")
         assert "public.invoice_line (invoice_id → track_id)" in page.get_by_test_id("path-public.invoice").inner_text()
+        page.get_by_label("Strategy", exact=True).select_option("incremental")
+        page.get_by_label("Capture", exact=True).select_option("deferred")
+        page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
         assert apply_bootstrap_preview(page, "1", "1", "chinook") == 10
         doc = one(empty_db, "SELECT document FROM recvector.mapping")
         src = doc["interactions"][0]
         assert (src["table"], src["user_column"], src["entity_column"]) == ("public.invoice", "customer_id", "invoice_id")
         assert src["path"] == [{"table": "public.invoice_line", "match": "invoice_id", "select": "track_id"}]
         assert {f["column"] for f in doc["entities"]["features"]} >= {"name", "composer"}
+        assert (doc["aggregation"]["strategy"], doc["aggregation"]["capture"]) == ("incremental", "deferred")
         assert one(empty_db, "SELECT count(*) FROM recvector.entity_vectors") == 3503
     finally:
         server.shutdown()

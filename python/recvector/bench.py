@@ -78,6 +78,15 @@ def drain_queue(conn: psycopg.Connection, batch: int) -> dict[str, Any]:
     return {"queued": queued, "done": done, "per_second": round(done / max(time.perf_counter() - t0, 1e-9), 1)}
 
 
+def fold_all(conn: psycopg.Connection, batch: int = 10000) -> dict[str, Any]:
+    """Fold every deferred capture (recvector.fold_pending) and how many per second."""
+    t0 = time.perf_counter()
+    folded = 0
+    while (k := conn.execute("SELECT recvector.fold_pending(%s)", (batch,)).fetchone()[0]) > 0:
+        folded += k
+    return {"folded": folded, "per_second": round(folded / max(time.perf_counter() - t0, 1e-9), 1)}
+
+
 def bootstrap_chinook(dsn: str, script: Path) -> dict[str, Any]:
     """Bootstrap throughput with the local model on Chinook's 3,503 tracks (short texts), when the
     Chinook script is at hand (``--chinook``: ../shared/datasets/chinook in this workplace)."""
@@ -183,6 +192,11 @@ def run(dsn: str, database: str, n: int) -> dict[str, Any]:
         doc["aggregation"]["strategy"] = "incremental"
         c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
         res["insert_ms"]["auto-logging on, incremental"] = _time(one_insert, n)
+        for strategy in ("full", "incremental"):
+            doc["aggregation"].update(strategy=strategy, capture="deferred")
+            c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
+            res["insert_ms"][f"auto-logging on, {strategy}, deferred"] = _time(one_insert, n)
+            res[f"fold_{strategy}"] = fold_all(c)
         c.execute("SELECT recvector.disable_auto_logging()")
         off = res["insert_ms"]["auto-logging off"]["median"]
         res["insert_overhead_median"] = {k: round(v["median"] / off, 2) for k, v in res["insert_ms"].items()}
@@ -242,6 +256,8 @@ def write(res: dict[str, Any]) -> None:
            f"including model load, stats and {res['bootstrap_chinook']['profiles']} profiles"]
           if res.get("bootstrap_chinook") else []),
         f"- queue drain (full recomputes, advised index present): {q['done']} profiles at {q['per_second']}/s",
+        *[f"- deferred captures folded by the worker ({k}): {res[f'fold_{k}']['folded']} at {res[f'fold_{k}']['per_second']:,}/s"
+          for k in ("full", "incremental") if res.get(f"fold_{k}")],
         f"- index advice applied for the rows marked *with advised index*: `{'`, `'.join(res['index_advice_applied'])}`",
         f"- profile row: {s['profile_row_bytes']} bytes ({s['profile_row_vs_4xD']} x 4 bytes x 384)",
         f"- entity vector row: {s['entity_vector_row_bytes']} bytes; table + indexes "

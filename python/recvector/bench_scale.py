@@ -23,6 +23,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +35,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from . import __version__
-from .bench import DOCS, _machine, _percentiles, _time, drain_queue
+from .bench import DOCS, _machine, _percentiles, _time, drain_queue, fold_all
 
 DIM = 384
 LATENT = 24
@@ -104,7 +105,7 @@ def _copy_vectors(conn: psycopg.Connection, vectors: np.ndarray) -> None:
         cp.write(struct.pack("!h", -1))
 
 
-def mapping(strategy: str = "full", ef_search: int = 100) -> dict[str, Any]:
+def mapping(strategy: str = "full", ef_search: int = 100, capture: str = "immediate") -> dict[str, Any]:
     return {
         "version": 1,
         "users": {"table": "public.bench_user", "id": "id"},
@@ -115,7 +116,7 @@ def mapping(strategy: str = "full", ef_search: int = 100) -> dict[str, Any]:
              "timestamp_column": "at",
              "weight": {"by_type": {"column": "kind", "values": {"like": 1, "view": 0.3, "dislike": -1}}}},
         ],
-        "aggregation": {"strategy": strategy, "batch_threshold": 5, "half_life": "30 days"},
+        "aggregation": {"strategy": strategy, "capture": capture, "batch_threshold": 5, "half_life": "30 days"},
         "scoring": {"candidate_pool": 100, "ef_search": ef_search},
         "embedding": {"provider": "local", "model": "all-MiniLM-L6-v2", "dimensions": DIM},
     }
@@ -253,6 +254,10 @@ def writes(conn: psycopg.Connection, n: int, users: int, samples: int) -> dict[s
     out["insert_ms"]["auto-logging on, full"] = _time(one_insert, samples)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping("incremental")),))
     out["insert_ms"]["auto-logging on, incremental"] = _time(one_insert, samples)
+    for strategy in ("full", "incremental"):
+        conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping(strategy, capture="deferred")),))
+        out["insert_ms"][f"auto-logging on, {strategy}, deferred"] = _time(one_insert, samples)
+        out[f"fold_{strategy}"] = fold_all(conn)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping("full")),))
     off = out["insert_ms"]["auto-logging off"]["median"]
     out["insert_overhead_median"] = {k: round(v["median"] / off, 2) for k, v in out["insert_ms"].items()}
@@ -272,10 +277,23 @@ def storage(conn: psycopg.Connection) -> dict[str, Any]:
             "hnsw_bytes_per_entity": round(r[2] / r[4]), "hnsw_index_mib": round(r[2] / 2 ** 20, 1)}
 
 
-def load_run(dsn: str, n: int, users: int, seconds: int, clients: int) -> dict[str, Any]:
-    """pgbench: clients mixing rec_recommend and interaction inserts 9:1; counts reconciled after."""
+def _folder(dsn: str, stop: threading.Event, seen: dict[str, int]) -> None:
+    """The worker of a deferred load run: folds what is pending, as `recvector worker` does."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        while not stop.is_set():
+            seen["max_pending"] = max(seen["max_pending"],
+                                      c.execute("SELECT count(*) FROM recvector.pending_interactions").fetchone()[0])
+            if c.execute("SELECT recvector.fold_pending(10000)").fetchone()[0] == 0:
+                stop.wait(0.5)
+
+
+def load_run(dsn: str, n: int, users: int, seconds: int, clients: int, capture: str = "immediate") -> dict[str, Any]:
+    """pgbench: clients mixing rec_recommend and interaction inserts 9:1; counts reconciled after.
+    With deferred capture a worker thread folds the pending interactions during the run (and once
+    more after it), and the counts are reconciled after that last fold."""
     pgbench = shutil.which("pgbench") or "/usr/lib/postgresql/15/bin/pgbench"
     with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping("full", capture=capture)),))
         c.execute("SELECT recvector.enable_auto_logging()")
         before = c.execute("SELECT (SELECT count(*) FROM bench_event), "
                            "(SELECT coalesce(sum(interaction_count_since_update), 0) FROM recvector.rec_user_profiles), "
@@ -291,7 +309,14 @@ def load_run(dsn: str, n: int, users: int, seconds: int, clients: int) -> dict[s
                "-f", f"{rec}@9", "-f", f"{ins}@1", "-l", "--log-prefix", str(Path(tmp, "log")),
                "-h", params.get("host", "127.0.0.1"), "-p", str(params.get("port", 5432)),
                "-U", params.get("user", "postgres"), params["dbname"]]
+        stop, seen = threading.Event(), {"max_pending": 0}
+        folder = threading.Thread(target=_folder, args=(dsn, stop, seen))
+        if capture == "deferred":
+            folder.start()
         p = subprocess.run(cmd, capture_output=True, text=True)
+        stop.set()
+        if capture == "deferred":
+            folder.join()
         if p.returncode:
             raise RuntimeError(f"pgbench failed: {p.stderr[-2000:]}")
         lat: dict[int, list[float]] = {0: [], 1: []}
@@ -304,12 +329,17 @@ def load_run(dsn: str, n: int, users: int, seconds: int, clients: int) -> dict[s
     failed = int(m.group(1)) if m else 0
     tps = float(re.search(r"tps = ([\d.]+)", p.stdout).group(1))
     with psycopg.connect(dsn, autocommit=True) as c:
+        pending_at_end = c.execute("SELECT count(*) FROM recvector.pending_interactions").fetchone()[0]
+        while c.execute("SELECT recvector.fold_pending(10000)").fetchone()[0]:
+            pass
         after = c.execute("SELECT (SELECT count(*) FROM bench_event), "
                           "(SELECT coalesce(sum(interaction_count_since_update), 0) FROM recvector.rec_user_profiles), "
                           "(SELECT coalesce(sum((feedback_counts->>'like')::int), 0) FROM recvector.rec_entity_stats)").fetchone()
         c.execute("SELECT recvector.disable_auto_logging()")
     inserted = len(lat[1])
     return {
+        "capture": capture, **({"max_pending_seen": seen["max_pending"], "pending_at_end": pending_at_end}
+                               if capture == "deferred" else {}),
         "clients": clients, "seconds": seconds, "tps": tps, "failed_transactions": failed,
         "rec_recommend_ms": _percentiles(lat[0]) if lat[0] else None,
         "insert_ms": _percentiles(lat[1]) if lat[1] else None,
@@ -350,6 +380,7 @@ def run(dsn: str, n: int, users: int, samples: int, queries: int, load_seconds: 
         res.update(writes(c, n, users, samples))
         res["storage"] = storage(c)
     res["load_run"] = load_run(bench_dsn, n, users, load_seconds, clients=4)
+    res["load_run_deferred"] = load_run(bench_dsn, n, users, load_seconds, clients=4, capture="deferred")
     res["total_seconds"] = round(time.perf_counter() - started, 1)
     if not keep:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
@@ -397,15 +428,23 @@ def write(res: dict[str, Any]) -> Path:
               f"= {ld['hnsw_build_entities_per_minute']:,} entities/min",
               f"- entity stats + {ld['profiles']:,} profiles from history: {ld['stats_and_profiles_seconds']} s",
               f"- queue drain (full recomputes): {q['done']} profiles at {q['per_second']}/s",
+              *[f"- deferred captures folded by the worker ({k}): {res[f'fold_{k}']['folded']} at {res[f'fold_{k}']['per_second']:,}/s"
+                for k in ("full", "incremental") if res.get(f"fold_{k}")],
               f"- profile row {s['profile_row_bytes']} bytes ({s['profile_row_vs_4xD']} x 4 x {DIM}); entity: table "
               f"{s['entity_table_bytes_per_entity']} + all indexes = {s['entity_total_bytes_per_entity']} bytes, "
               f"HNSW {s['hnsw_bytes_per_entity']} bytes/entity ({s['hnsw_index_mib']} MiB in all)",
-              "", f"## Load run (pgbench, {lr['clients']} clients, {lr['seconds']} s, rec_recommend : INSERT = 9 : 1)", "",
-              f"- {round(lr['tps'], 1)} transactions/s, {lr['failed_transactions']} failed; {lr['recommendations']:,} recommendations, "
-              f"{lr['inserts']:,} inserts",
-              f"- rec_recommend ms: median {lr['rec_recommend_ms']['median']}, p99 {lr['rec_recommend_ms']['p99']}; "
-              f"INSERT ms: median {lr['insert_ms']['median']}, p99 {lr['insert_ms']['p99']}",
-              f"- counts reconcile exactly: {lr['counts_reconcile']} ({lr['reconciled']})", ""]
+              ""]
+    for lr in [res["load_run"], *([res["load_run_deferred"]] if res.get("load_run_deferred") else [])]:
+        deferred = lr.get("capture") == "deferred"
+        lines += [f"## Load run (pgbench, {lr['clients']} clients, {lr['seconds']} s, rec_recommend : INSERT = 9 : 1, "
+                  f"capture {lr.get('capture', 'immediate')})", "",
+                  *([f"- a worker folds the deferred captures during the run: at most {lr['max_pending_seen']:,} pending "
+                     f"when it looked, {lr['pending_at_end']:,} at the end (folded before reconciling)"] if deferred else []),
+                  f"- {round(lr['tps'], 1)} transactions/s, {lr['failed_transactions']} failed; {lr['recommendations']:,} recommendations, "
+                  f"{lr['inserts']:,} inserts",
+                  f"- rec_recommend ms: median {lr['rec_recommend_ms']['median']}, p99 {lr['rec_recommend_ms']['p99']}; "
+                  f"INSERT ms: median {lr['insert_ms']['median']}, p99 {lr['insert_ms']['p99']}",
+                  f"- counts reconcile exactly: {lr['counts_reconcile']} ({lr['reconciled']})", ""]
     out = DOCS / f"benchmarks-scale-{n}.md"
     out.write_text("\n".join(lines))
     return out

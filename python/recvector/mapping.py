@@ -30,6 +30,7 @@ MAPPING_VERSION = 1
 DEFAULTS: dict[str, dict[str, Any]] = {
     "aggregation": {
         "strategy": "full",
+        "capture": "immediate",
         "batch_threshold": 5,
         "time_fallback": "1 hour",
         "history_limit": 100,

@@ -82,7 +82,13 @@ BEGIN
         agg AS (SELECT entity_id, jsonb_object_agg(kind, cnt ORDER BY kind) AS fc, sum(pos)::double precision AS pop
                 FROM per_kind GROUP BY entity_id),
         gone AS (DELETE FROM recvector.rec_entity_stats s
-                 WHERE NOT EXISTS (SELECT 1 FROM agg WHERE agg.entity_id = s.entity_id))
+                 WHERE NOT EXISTS (SELECT 1 FROM agg WHERE agg.entity_id = s.entity_id)),
+        -- Deferred captures this snapshot sees are counted above: drop them (same snapshot, so
+        -- exactly those) and queue their users' profiles for a recompute instead.
+        drained AS (DELETE FROM recvector.pending_interactions RETURNING user_id),
+        requeued AS (INSERT INTO recvector.queue (kind, key)
+                     SELECT DISTINCT 'profile', user_id FROM drained ORDER BY 2
+                     ON CONFLICT (kind, key) DO NOTHING)
         INSERT INTO recvector.rec_entity_stats AS s (entity_id, feedback_counts, popularity, version)
         SELECT entity_id, fc, pop, 1 FROM agg ORDER BY entity_id
         ON CONFLICT (entity_id) DO UPDATE
@@ -96,7 +102,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recvector.rebuild_entity_stats() IS
-  'Recounts rec_entity_stats (feedback counts per kind, popularity) from every mapped interaction. Returns the number of entities with stats.';
+  'Recounts rec_entity_stats (feedback counts per kind, popularity) from every mapped interaction; deferred captures it has counted leave recvector.pending_interactions and their users are queued for a profile recompute. Returns the number of entities with stats.';
 
 CREATE OR REPLACE FUNCTION recvector.rebuild_profiles()
 RETURNS integer

@@ -211,7 +211,12 @@ BEGIN
     END IF;
     INSERT INTO recvector.events (user_id, entity_id, kind, weight, occurred_at)
     VALUES (user_id, entity_id, kind, w, occurred_at);
-    PERFORM recvector._ingest(ARRAY[ROW(user_id, entity_id, kind, w, occurred_at)::recvector.interaction], m);
+    IF m.document -> 'aggregation' ->> 'capture' = 'deferred' THEN
+        INSERT INTO recvector.pending_interactions (user_id, entity_id, kind, weight, occurred_at)
+        VALUES (user_id, entity_id, kind, w, occurred_at);
+    ELSE
+        PERFORM recvector._ingest(ARRAY[ROW(user_id, entity_id, kind, w, occurred_at)::recvector.interaction], m);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION recvector.log_interaction(text, text, text, timestamptz, double precision) IS
@@ -227,6 +232,34 @@ $$;
 COMMENT ON FUNCTION recvector.log_interaction(bigint, bigint, text, timestamptz, double precision) IS
   'Integer-id form of recvector.log_interaction(text, text, ...).';
 
+CREATE OR REPLACE FUNCTION recvector.fold_pending(max_rows integer DEFAULT 10000)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    evs recvector.interaction[];
+BEGIN
+    IF max_rows IS NULL OR max_rows < 1 THEN
+        RAISE EXCEPTION 'max_rows must be a positive integer, got %', max_rows USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Rows are only ever inserted and deleted, so a locked row's ctid is stable: take up to max_rows
+    -- that no other worker holds, delete them and record them in one _ingest call. If recording
+    -- fails, the deletion rolls back with it and the rows stay for the next call.
+    WITH taken AS (
+        DELETE FROM recvector.pending_interactions
+        WHERE ctid = ANY (ARRAY(SELECT p.ctid FROM recvector.pending_interactions AS p
+                                LIMIT max_rows FOR UPDATE SKIP LOCKED))
+        RETURNING user_id, entity_id, kind, weight, occurred_at)
+    SELECT array_agg(ROW(t.user_id, t.entity_id, t.kind, t.weight, t.occurred_at)::recvector.interaction)
+    INTO evs FROM taken AS t;
+    IF evs IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN recvector._ingest(evs);
+END
+$$;
+COMMENT ON FUNCTION recvector.fold_pending(integer) IS
+  'Folds up to max_rows interactions captured with aggregation.capture = deferred (recvector.pending_interactions) into the user counters, entity stats and profiles, exactly as an immediate capture would have; rows another worker holds are skipped. Run by recvector.process_queue(). Returns the number folded.';
+
 CREATE OR REPLACE FUNCTION recvector.process_queue(max_items integer DEFAULT 100)
 RETURNS integer
 LANGUAGE plpgsql AS $$
@@ -241,6 +274,16 @@ BEGIN
     IF max_items IS NULL OR max_items < 1 THEN
         RAISE EXCEPTION 'max_items must be a positive integer, got %', max_items USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Deferred captures first, so that the recomputes below see their counters.
+    IF EXISTS (SELECT 1 FROM recvector.pending_interactions) THEN
+        BEGIN
+            done := done + recvector.fold_pending(least(max_items::bigint * 100, 2147483647)::integer);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'recvector: folding deferred interactions failed: %', SQLERRM
+                USING HINT = 'They stay in recvector.pending_interactions; SELECT recvector.fold_pending() shows the error.';
+        END;
+    END IF;
+
     -- Time fallback: pending interactions older than aggregation.time_fallback get their recompute too.
     INSERT INTO recvector.queue (kind, key)
     SELECT 'profile', p.user_id FROM recvector.rec_user_profiles AS p
@@ -283,7 +326,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION recvector.process_queue(integer) IS
-  'Drains up to max_items queued entities (re-embedded in one call) and up to max_items queued profile recomputes (FOR UPDATE SKIP LOCKED, so several workers can run), after queuing users past the time fallback. Failed items stay with attempts and last_error (given up after 5). Returns the number done. Schedule it with pg_cron or run `recvector worker`.';
+  'Folds up to 100 x max_items deferred interactions (recvector.fold_pending), then drains up to max_items queued entities (re-embedded in one call) and up to max_items queued profile recomputes (FOR UPDATE SKIP LOCKED, so several workers can run), after queuing users past the time fallback. Failed items stay with attempts and last_error (given up after 5). Returns the number done (interactions folded + entities + profiles). Schedule it with pg_cron or run `recvector worker`.';
 
 -- Opt-in entity sync: statement-level triggers on the mapped entity table queue the ids of
 -- inserted, updated and deleted rows; recvector.process_queue() re-embeds them (only when their

@@ -120,10 +120,10 @@ export default function App() {
     setNodes((old) => catalog.tables.map((t, i) => {
       const prev = old.find((n) => n.id === t.id);
       const mine = (problems || []).filter((p) => mapping && problemTable(p.path, mapping) === t.id);
-      return {
-        id: t.id, type: "table", position: prev ? prev.position : { x: (i % 5) * 260, y: Math.floor(i / 5) * 260 },
-        data: { t, role: roles[t.id], setRole, problems: mine },
-      };
+      const data = { t, role: roles[t.id], setRole, problems: mine };
+      // Keep what React Flow measured (size, position): a node rebuilt without it is hidden until re-measured.
+      return prev ? { ...prev, data }
+        : { id: t.id, type: "table", position: { x: (i % 5) * 260, y: Math.floor(i / 5) * 260 }, data };
     }));
   }, [catalog, roles, problems, mapping, setRole, setNodes]);
   const edges = useMemo(() => (catalog ? catalog.foreign_keys.map((f, i) => ({
@@ -270,6 +270,13 @@ export default function App() {
             <label className="row">strategy
               <select aria-label="Strategy" value={strategy} onChange={(e) => setStrategy(e.target.value)}>
                 <option>full</option><option>incremental</option>
+              </select>
+            </label>
+            <label className="row">capture
+              <select aria-label="Capture" value={settings.capture}
+                      onChange={(e) => setSettings((x) => ({ ...x, capture: e.target.value }))}>
+                <option value="immediate">immediate (in the app's INSERT)</option>
+                <option value="deferred">deferred (folded by the worker)</option>
               </select>
             </label>
             <label className="row">half-life

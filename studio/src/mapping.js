@@ -103,6 +103,7 @@ export function stateFromDoc(doc) {
 export function settingsFromDoc(doc) {
   return {
     half_life: doc.aggregation?.half_life ?? "30 days",
+    capture: doc.aggregation?.capture ?? "immediate",
     lambda: doc.scoring?.lambda ?? 0.7,
     alpha: doc.scoring?.alpha ?? 1,
     beta: doc.scoring?.beta ?? 0.05,
@@ -169,7 +170,7 @@ export function buildMapping(catalog, state) {
     src.path = cfg.path || [];
     return src;
   });
-  doc.aggregation = { ...(base.aggregation || {}), strategy, half_life: settings.half_life };
+  doc.aggregation = { ...(base.aggregation || {}), strategy, capture: settings.capture || "immediate", half_life: settings.half_life };
   doc.scoring = { ...(base.scoring || {}), lambda: Number(settings.lambda), alpha: Number(settings.alpha),
                   beta: Number(settings.beta) };
   doc.embedding = base.embedding || { provider: "local", model: "all-MiniLM-L6-v2", dimensions: 384 };
