@@ -84,6 +84,7 @@ install-released-python: install-current-python
 # python/recvector/studio/static, so only changing the page needs npm.
 studio:
 	cd studio && npm install --no-audit --no-fund && npm run build
+	python3 scripts/studio_source_hash.py --write
 
 # When a release is cut: keep its Python library for `make install` of later versions.
 release-archive:

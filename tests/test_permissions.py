@@ -5,6 +5,7 @@ import uuid
 from typing import Iterator
 
 import psycopg
+import psycopg.types.json
 import pytest
 
 from conftest import HOST, PORT, one
@@ -35,6 +36,23 @@ def test_app_role_recommends_logs_and_inserts(app_role):
     app.execute("INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('2030-01-01', 1, 3, 1)")
     assert one(admin, "SELECT interaction_count_since_update FROM recvector.rec_user_profiles WHERE user_id = '3'") == 1
     assert one(admin, "SELECT count(*) FROM recvector.events WHERE user_id = '1'") == 1
+
+
+def test_app_role_inserts_with_deferred_capture(app_role):
+    admin, app = app_role
+    doc = one(admin, "SELECT document FROM recvector.mapping")
+    doc["aggregation"]["capture"] = "deferred"
+    admin.execute("SELECT recvector.set_schema(%s::jsonb)", (psycopg.types.json.Jsonb(doc),))
+    admin.execute("SELECT recvector.enable_auto_logging()")
+    app.execute("INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('2030-01-01', 1, 3, 1)")
+    app.execute("SELECT recvector.log_interaction(4, 2, 'like')")
+    assert one(admin, "SELECT count(*) FROM recvector.pending_interactions") == 2
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("SELECT * FROM recvector.pending_interactions")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("SELECT recvector.fold_pending()")
+    assert one(admin, "SELECT recvector.fold_pending()") == 2
+    assert one(admin, "SELECT interaction_count_since_update FROM recvector.rec_user_profiles WHERE user_id = '3'") == 1
 
 
 @pytest.mark.parametrize("statement", [

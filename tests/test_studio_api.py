@@ -97,3 +97,23 @@ def test_only_the_studios_own_page_may_call_the_api(studio):
     assert call(studio, "POST", "/api/apply", headers={"Content-Type": "text/plain"})[0] == 415
     assert call(studio, "GET", "/api/nothing")[0] == 404
     assert call(studio, "POST", "/api/validate", {"no": "mapping"})[0] == 400
+
+
+def test_the_shipped_page_was_built_from_the_sources_in_the_repository():
+    """`make studio` stamps the build with the hash of studio/'s sources: a change to the page's
+    sources without a rebuild (the build is what users get) fails here."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("studio_source_hash", ROOT / "scripts" / "studio_source_hash.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    stamp = (ROOT / "python" / "recvector" / "studio" / "static" / "SOURCE_SHA256").read_text().strip()
+    assert stamp == mod.source_hash(), "studio/ changed since the page was built: run `make studio`"
+    # Every asset of the build is the one its page loads (no stale bundle left beside it).
+    static = ROOT / "python" / "recvector" / "studio" / "static"
+    index = (static / "index.html").read_text()
+    assets = sorted((static / "assets").iterdir())
+    assert all(f"assets/{p.name}" in index for p in assets)
+    assert {p.suffix for p in assets} == {".js", ".css"}

@@ -86,6 +86,13 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         page.goto(server.url)
         build_mapping(page, "public.customer", "public.film", "public.rental", "rental_date")
         assert "public.inventory (inventory_id → film_id)" in page.get_by_test_id("path-public.rental").inner_text()
+        # Features from related tables, proposed from the foreign keys: the film's categories through
+        # the link table film_category (many-to-many), its language through film.language_id.
+        category = "public.category.name via public.film_category"
+        page.get_by_label(f"Feature {category}", exact=True).check()
+        page.get_by_label(f"Kind of {category}", exact=True).select_option("category")
+        page.get_by_label(f"Weight of {category}", exact=True).fill("2")
+        page.get_by_label("Feature public.language.name via film.language_id", exact=True).check()
         # Weights per type value (here the staff member who handled the rental), decay and scoring.
         page.get_by_label("Weight kind of public.rental", exact=True).select_option("by_type")
         page.get_by_label("Type column of public.rental", exact=True).select_option("staff_id")
@@ -98,6 +105,20 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         assert doc["users"] == {"table": "public.customer", "id": "customer_id"}
         assert doc["entities"]["table"] == "public.film" and doc["entities"]["id"] == "film_id"
         assert {f["column"] for f in doc["entities"]["features"]} >= {"title", "description"}
+        feats = {f["name"]: f for f in doc["entities"]["features"]}
+        assert feats["category"]["from"] == {"table": "public.category", "key": "category_id",
+                                             "link": {"table": "public.film_category", "entity_column": "film_id",
+                                                      "key_column": "category_id"}}
+        assert (feats["category"]["column"], feats["category"]["kind"], feats["category"]["weight"]) == ("name", "category", 2)
+        assert feats["language"]["from"] == {"table": "public.language", "key": "language_id", "entity_column": "language_id"}
+        # The joined values are in the text that was embedded (the mapping's own entity query).
+        pagila.execute("PREPARE by_id(text[]) AS " + one(pagila, "SELECT compiled ->> 'entities_by_id' FROM recvector.mapping"))
+        row = pagila.execute("EXECUTE by_id('{1}')").fetchone()
+        names = [f["name"] for f in doc["entities"]["features"]]
+        assert row[1 + names.index("category")] == one(
+            pagila, "SELECT string_agg(DISTINCT c.name, ', ' ORDER BY c.name) FROM film_category fc "
+                    "JOIN category c USING (category_id) WHERE fc.film_id = 1")
+        assert row[1 + names.index("language")].strip() == "English"
         src = doc["interactions"][0]
         assert (src["table"], src["user_column"], src["entity_column"], src["timestamp_column"]) == \
             ("public.rental", "customer_id", "inventory_id", "rental_date")

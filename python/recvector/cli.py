@@ -171,7 +171,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             for done in c.worker(interval=args.interval, max_items=args.batch):
                 total += done
                 if done and not args.json:
-                    print(f"recvector worker: {done} profile updates", file=sys.stderr, flush=True)
+                    print(f"recvector worker: {done} items (interactions folded, entities, profiles)", file=sys.stderr, flush=True)
         _out(args, {"processed": total}, f"processed {total}")
     return 0
 

@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
-import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, table } from "./mapping.js";
+import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
 
 const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["interaction", "Interaction"]];
 
@@ -44,6 +44,7 @@ export default function App() {
   const [catalog, setCatalog] = useState(null);
   const [roles, setRoles] = useState({});
   const [features, setFeatures] = useState({});
+  const [joined, setJoined] = useState({});
   const [interactions, setInteractions] = useState({});
   const [strategy, setStrategy] = useState("full");
   const [problems, setProblems] = useState(null);
@@ -63,6 +64,7 @@ export default function App() {
     const st = stateFromDoc(doc);
     setLoaded({ base: st.base, extraFeatures: st.extraFeatures });
     setFeatures(st.features);
+    setJoined(st.joined);
     setInteractions(st.interactions);
     setStrategy(st.strategy);
     setSettings(st.settings);
@@ -72,8 +74,8 @@ export default function App() {
 
   useEffect(() => { api("catalog").then((r) => setCatalog(r.data)); }, []);
 
-  const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, interactions, strategy, settings, ...loaded }) : null),
-    [catalog, roles, features, interactions, strategy, settings, loaded]);
+  const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, joined, interactions, strategy, settings, ...loaded }) : null),
+    [catalog, roles, features, joined, interactions, strategy, settings, loaded]);
 
   const setRole = useCallback((id, role) => {
     setRoles((old) => {
@@ -197,6 +199,7 @@ export default function App() {
                   )}
                 </div>
               ))}
+              <JoinedFeatures catalog={catalog} entity={entity} features={features} joined={joined} setJoined={setJoined} />
             </fieldset>
           )}
           {Object.entries(interactions).map(([id, cfg]) => (
@@ -304,6 +307,55 @@ export default function App() {
           {diffText && <pre className="diff" data-testid="diff">{diffText}</pre>}
         </aside>
       </main>
+    </div>
+  );
+}
+
+// Features from related tables: the ones the foreign keys suggest, and the ones already in the mapping.
+function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
+  const options = suggestJoined(catalog, entity);
+  for (const [key, j] of Object.entries(joined)) {
+    if (j.entity === entity && !options.some((o) => o.key === key)) {
+      options.push({ key, table: j.feature.from.table, column: j.feature.column, name: j.feature.name,
+                     via: j.feature.from.link ? j.feature.from.link.table : `${entity.split(".").pop()}.${j.feature.from.entity_column}` });
+    }
+  }
+  if (!options.length) return null;
+  const toggle = (o, on) => setJoined((all) => {
+    const next = { ...all };
+    if (!on) { delete next[o.key]; return next; }
+    const taken = new Set([...Object.keys(features), ...Object.entries(features).map(([, f]) => f.name),
+                           ...Object.values(all).filter((j) => j.entity === entity).map((j) => j.feature.name)]);
+    let name = o.name;
+    for (let n = 2; taken.has(name); n += 1) name = `${o.name.slice(0, 60)}_${n}`;
+    next[o.key] = { entity, kind: o.kind, weight: 1, feature: { name, kind: o.kind, weight: 1, column: o.column, from: o.from } };
+    return next;
+  });
+  const set = (key, patch) => setJoined((all) => ({ ...all, [key]: { ...all[key], ...patch } }));
+  return (
+    <div className="joined" data-testid="joined-features">
+      <div className="subhead">From related tables</div>
+      {options.map((o) => {
+        const j = joined[o.key];
+        const id = `${o.table}.${o.column} via ${o.via}`;
+        return (
+          <div key={o.key} className="feature">
+            <label>
+              <input type="checkbox" aria-label={`Feature ${id}`} checked={!!j} onChange={(e) => toggle(o, e.target.checked)} />{" "}
+              {o.table.split(".").pop()}.{o.column} <span className="type">via {o.via}</span>
+            </label>
+            {j && (
+              <>
+                <select aria-label={`Kind of ${id}`} value={j.kind} onChange={(e) => set(o.key, { kind: e.target.value })}>
+                  {KINDS.map((k) => <option key={k}>{k}</option>)}
+                </select>
+                <input type="number" step="0.1" aria-label={`Weight of ${id}`} value={j.weight}
+                       onChange={(e) => set(o.key, { weight: e.target.value })} />
+              </>
+            )}
+          </div>
+        );
+      })}
     </div>
   );
 }

@@ -62,6 +62,53 @@ export function suggestFeatures(catalog, entityId) {
 
 const qualified = (t) => (t && !t.includes(".") ? `public.${t}` : t);
 
+// A joined feature's identity: the related table, its column and the way there.
+export function joinedKey(from, column) {
+  const via = from.link ? `link ${qualified(from.link.table)}.${from.link.entity_column}.${from.link.key_column}` : `column ${from.entity_column || ""}`;
+  return `${qualified(from.table)}.${column} ${via} ${from.key}`;
+}
+
+const short = (id) => id.split(".").pop();
+const featureName = (text) => {
+  const n = text.replace(/[^A-Za-z0-9_ ]/g, "_").replace(/^[^A-Za-z]+/, "");
+  return (n || "feature").slice(0, 63);
+};
+
+// Features from related tables that the foreign keys reach: many-to-one through a column of the
+// entity table (film.language_id -> language.name), many-to-many through a link table
+// (film <- film_category -> category.name). Text columns only; the related table's key is the
+// referenced column.
+export function suggestJoined(catalog, entityId) {
+  const e = table(catalog, entityId);
+  if (!e) return [];
+  const out = [];
+  const add = (rid, from, via, kind, stem) => {
+    const r = table(catalog, rid);
+    if (!r) return;
+    for (const c of r.columns) {
+      if (r.primary_key.includes(c.name) || !isText(c.type)) continue;
+      out.push({ key: joinedKey(from, c.name), table: rid, column: c.name, from, via, kind,
+                 name: featureName(c.name === "name" ? stem : `${stem}_${c.name}`) });
+    }
+  };
+  const single = catalog.foreign_keys.filter((f) => f.columns.length === 1);
+  for (const fk of single) {
+    if (fk.from === entityId && fk.to !== entityId) {
+      const stem = fk.columns[0].replace(/_id$/, "") || short(fk.to);
+      add(fk.to, { table: fk.to, key: fk.to_columns[0], entity_column: fk.columns[0] }, `${short(entityId)}.${fk.columns[0]}`, "category", stem);
+    }
+    if (fk.to === entityId && e.primary_key.length === 1 && fk.to_columns[0] === e.primary_key[0]) {
+      for (const other of single) {
+        if (other.from !== fk.from || other === fk || other.to === entityId || other.to === fk.from) continue;
+        add(other.to, { table: other.to, key: other.to_columns[0],
+                        link: { table: fk.from, entity_column: fk.columns[0], key_column: other.columns[0] } },
+            fk.from, "tags", short(other.to));
+      }
+    }
+  }
+  return out;
+}
+
 // The page's state from a mapping document (loaded from the database or the file). What the page
 // does not edit — joined features, per-type or rating weights, scoring, decay, the embedding
 // section — is kept as it is and written back unchanged.
@@ -70,12 +117,16 @@ export function stateFromDoc(doc) {
   const features = {};
   const interactions = {};
   const extraFeatures = [];
+  const joined = {};
   if (doc.users) roles[qualified(doc.users.table)] = "user";
   if (doc.entities) {
-    roles[qualified(doc.entities.table)] = "entity";
+    const entity = qualified(doc.entities.table);
+    roles[entity] = "entity";
     (doc.entities.features || []).forEach((f, order) => {
       // The order is kept: it is the order of the parts of the entity text that gets embedded.
-      if (f.from || typeof f.column !== "string") extraFeatures.push({ order, feature: f });
+      if (f.from && typeof f.column === "string") {
+        joined[joinedKey(f.from, f.column)] = { entity, feature: f, kind: f.kind, weight: f.weight ?? 1, order };
+      } else if (f.from || typeof f.column !== "string") extraFeatures.push({ order, feature: f });
       else features[f.column] = { kind: f.kind, weight: f.weight ?? 1, name: f.name, label: f.label, order };
     });
   }
@@ -96,7 +147,7 @@ export function stateFromDoc(doc) {
       scale: w.from_value?.scale ?? 1,
     };
   }
-  return { roles, features, interactions, strategy: doc.aggregation?.strategy || "full", base: doc, extraFeatures,
+  return { roles, features, joined, interactions, strategy: doc.aggregation?.strategy || "full", base: doc, extraFeatures,
            settings: settingsFromDoc(doc) };
 }
 
@@ -133,7 +184,7 @@ function weightOf(cfg) {
 }
 
 export function buildMapping(catalog, state) {
-  const { roles, features, interactions, strategy, base = {}, extraFeatures = [], settings = settingsFromDoc({}) } = state;
+  const { roles, features, joined = {}, interactions, strategy, base = {}, extraFeatures = [], settings = settingsFromDoc({}) } = state;
   const byRole = (r) => Object.keys(roles).filter((id) => roles[id] === r);
   const userId = byRole("user")[0];
   const entityId = byRole("entity")[0];
@@ -152,6 +203,10 @@ export function buildMapping(catalog, state) {
         ...Object.entries(features).map(([column, f], i) => ({
           order: f.order ?? 1e6 + i,
           feature: { name: f.name || column, ...(f.label ? { label: f.label } : {}), kind: f.kind, weight: Number(f.weight), column },
+        })),
+        ...Object.values(joined).filter((j) => j.entity === entityId).map((j, i) => ({
+          order: j.order ?? 2e6 + i,
+          feature: { ...j.feature, kind: j.kind, weight: Number(j.weight) },
         })),
         ...(qualified(base.entities?.table) === entityId ? extraFeatures : []),
       ].sort((a, b) => a.order - b.order).map((x) => x.feature),
