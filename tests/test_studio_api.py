@@ -44,6 +44,12 @@ def test_catalog_lists_tables_columns_keys_and_foreign_keys(studio):
     assert not any(t.startswith("recvector.") for t in tables)
     assert {"from": "public.rental", "columns": ["inventory_id"], "to": "public.inventory",
             "to_columns": ["inventory_id"]} in cat["foreign_keys"]
+    # Pagila declares payment's foreign keys on its monthly partitions only (not on the newest, empty
+    # one): they are shown as the partitioned table's, once each; the partitions are not listed.
+    assert tables["public.payment"]["kind"] == "partitioned table"
+    assert not any(t.startswith("public.payment_p") for t in tables)
+    assert sorted((f["columns"][0], f["to"]) for f in cat["foreign_keys"] if f["from"] == "public.payment") == [
+        ("customer_id", "public.customer"), ("rental_id", "public.rental"), ("staff_id", "public.staff")]
 
 
 def test_validation_is_set_schemas_and_apply_writes_only_a_valid_mapping(studio, booted):

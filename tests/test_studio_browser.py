@@ -97,6 +97,15 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         page.get_by_label("Weight kind of public.rental", exact=True).select_option("by_type")
         page.get_by_label("Type column of public.rental", exact=True).select_option("staff_id")
         page.get_by_label("Type weights of public.rental", exact=True).fill("1=1, 2=0.5")
+        # A second interaction table two tables away from the film, weighted by the amount paid:
+        # payment.rental_id -> rental.inventory_id -> inventory.film_id.
+        page.get_by_label("Role of public.payment", exact=True).select_option("interaction")
+        page.get_by_test_id("path-public.payment").filter(has_text="public.inventory").wait_for()
+        assert page.get_by_test_id("path-public.payment").inner_text() == (
+            "join path: public.rental (rental_id → inventory_id) → public.inventory (inventory_id → film_id)")
+        page.get_by_label("Weight kind of public.payment", exact=True).select_option("from_value")
+        page.get_by_label("Rating column of public.payment", exact=True).select_option("amount")
+        page.get_by_label("Scale of public.payment", exact=True).fill("5")
         page.get_by_label("Half-life").fill("14 days")
         page.get_by_label("Scoring lambda").fill("0.5")
         page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
@@ -124,6 +133,12 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
             ("public.rental", "customer_id", "inventory_id", "rental_date")
         assert src["path"] == [{"table": "public.inventory", "match": "inventory_id", "select": "film_id"}]
         assert src["weight"] == {"by_type": {"column": "staff_id", "values": {"1": 1, "2": 0.5}}}
+        pay = doc["interactions"][1]
+        assert (pay["table"], pay["user_column"], pay["entity_column"], pay["timestamp_column"]) == \
+            ("public.payment", "customer_id", "rental_id", "payment_date")
+        assert pay["path"] == [{"table": "public.rental", "match": "rental_id", "select": "inventory_id"},
+                               {"table": "public.inventory", "match": "inventory_id", "select": "film_id"}]
+        assert pay["weight"] == {"from_value": {"column": "amount", "center": 0, "scale": 5}}
         assert doc["aggregation"]["half_life"] == "14 days" and doc["scoring"]["lambda"] == 0.5
         saved = json.loads((tmp_path / "rec_schema.json").read_text())
         assert saved["interactions"][0]["path"] == src["path"]

@@ -16,23 +16,50 @@ function fksBetween(catalog, from, to) {
 }
 
 // How an interaction table reaches the entity id: directly (a column referencing the entity table),
-// or through one table in between, in either direction of its foreign keys
-// (rental.inventory_id -> inventory.film_id -> film; invoice <- invoice_line.track_id -> track).
-export function suggestEntityPath(catalog, interactionId, entityId) {
-  const direct = fksBetween(catalog, interactionId, entityId)[0];
+// or through up to three tables in between: many-to-one foreign keys, and first, from the
+// interaction's own key, a detail table that references it
+// (rental.inventory_id -> inventory.film_id -> film; invoice <- invoice_line.track_id -> track;
+// payment.rental_id -> rental.inventory_id -> inventory.film_id -> film). Breadth-first, so the
+// shortest path wins. A state is "the value in hand equals table.column".
+export function suggestEntityPath(catalog, interactionId, entityId, maxSteps = 3) {
+  const single = catalog.foreign_keys.filter((f) => f.columns.length === 1);
+  const entity = table(catalog, entityId);
+  const idColumn = entity?.primary_key[0];
+  if (!idColumn) return null;
+  const direct = single.find((f) => f.from === interactionId && f.to === entityId && f.to_columns[0] === idColumn);
   if (direct) return { entity_column: direct.columns[0], path: [] };
-  for (const fk of catalog.foreign_keys) {
-    if (fk.columns.length !== 1) continue;
-    // forward: interaction.c -> U.k, then U.s -> entity
-    if (fk.from === interactionId && fk.to !== entityId) {
-      const next = fksBetween(catalog, fk.to, entityId)[0];
-      if (next) return { entity_column: fk.columns[0], path: [{ table: fk.to, match: fk.to_columns[0], select: next.columns[0] }] };
+  const inter = table(catalog, interactionId);
+  // Start: the value of an interaction column that references another table, or of its own key.
+  let frontier = [
+    ...single.filter((f) => f.from === interactionId).map((f) => ({ t: f.to, c: f.to_columns[0], start: f.columns[0], path: [] })),
+    ...(inter?.primary_key.length === 1 ? [{ t: interactionId, c: inter.primary_key[0], start: inter.primary_key[0], path: [] }] : []),
+  ];
+  const seen = new Set(frontier.map((s) => `${s.t}.${s.c}`));
+  for (let depth = 0; depth < maxSteps; depth += 1) {
+    const next = [];
+    for (const s of frontier) {
+      const steps = [
+        // look the value up in its own table, take a column that references the next table
+        ...single.filter((f) => f.from === s.t && s.t !== interactionId)
+          .map((f) => ({ table: s.t, match: s.c, select: f.columns[0], to: f.to, toColumn: f.to_columns[0] })),
+        // rows of a detail table that reference the interaction's own key, take one of their
+        // references (invoice <- invoice_line.track_id); only there: elsewhere a reverse step
+        // fans out to unrelated rows (a customer's store's whole inventory)
+        ...single.filter((back) => s.t === interactionId && back.to === s.t && back.to_columns[0] === s.c && back.from !== interactionId)
+          .flatMap((back) => single.filter((f) => f.from === back.from && f !== back)
+            .map((f) => ({ table: back.from, match: back.columns[0], select: f.columns[0], to: f.to, toColumn: f.to_columns[0] }))),
+      ];
+      for (const st of steps) {
+        const path = [...s.path, { table: st.table, match: st.match, select: st.select }];
+        if (st.to === entityId && st.toColumn === idColumn) return { entity_column: s.start, path };
+        const key = `${st.to}.${st.toColumn}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          next.push({ t: st.to, c: st.toColumn, start: s.start, path });
+        }
+      }
     }
-    // reverse: U.m -> interaction.c, then U.s -> entity
-    if (fk.to === interactionId && fk.from !== entityId) {
-      const next = fksBetween(catalog, fk.from, entityId)[0];
-      if (next) return { entity_column: fk.to_columns[0], path: [{ table: fk.from, match: fk.columns[0], select: next.columns[0] }] };
-    }
+    frontier = next;
   }
   return null;
 }

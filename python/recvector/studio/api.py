@@ -26,16 +26,27 @@ SELECT n.nspname, c.relname, c.relkind::text,
         FROM pg_constraint p, unnest(p.conkey) WITH ORDINALITY AS k(attnum, ord)
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
         WHERE p.conrelid = c.oid AND p.contype = 'p'),
-       (SELECT coalesce(json_agg(json_build_object(
-                  'columns', (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(f.conkey) WITH ORDINALITY AS k(attnum, ord)
-                              JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.attnum),
-                  'references', (SELECT rn.nspname || '.' || rc.relname FROM pg_class rc
-                                 JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = f.confrelid),
-                  'referenced_columns', (SELECT json_agg(a.attname ORDER BY k.ord)
-                                         FROM unnest(f.confkey) WITH ORDINALITY AS k(attnum, ord)
-                                         JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.attnum))
-                  ORDER BY f.conname), '[]')
-        FROM pg_constraint f WHERE f.conrelid = c.oid AND f.contype = 'f'),
+       -- Foreign keys: the table's own, and for a partitioned table those declared on most of its
+       -- partitions rather than on it (Pagila's payment: on each monthly partition but the newest,
+       -- empty one), which the diagram and the suggestions treat as the parent's.
+       (SELECT coalesce(json_agg(json_build_object('columns', k.cols, 'references', k.ref, 'referenced_columns', k.refcols)
+                                 ORDER BY k.name), '[]')
+        FROM (SELECT min(d.conname) AS name, d.cols, d.ref, d.refcols
+              FROM (SELECT f.conname, f.conrelid, f.conrelid = c.oid AS own,
+                           (SELECT jsonb_agg(a.attname ORDER BY k.ord) FROM unnest(f.conkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.attnum) AS cols,
+                           (SELECT rn.nspname || '.' || rc.relname FROM pg_class rc
+                            JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = f.confrelid) AS ref,
+                           (SELECT jsonb_agg(a.attname ORDER BY k.ord) FROM unnest(f.confkey) WITH ORDINALITY AS k(attnum, ord)
+                            JOIN pg_attribute a ON a.attrelid = f.confrelid AND a.attnum = k.attnum) AS refcols
+                    FROM pg_constraint f
+                    WHERE f.contype = 'f'
+                      AND (f.conrelid = c.oid
+                           OR (c.relkind = 'p' AND f.conparentid = 0
+                               AND f.conrelid IN (SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = c.oid)))) AS d
+              GROUP BY d.cols, d.ref, d.refcols
+              HAVING bool_or(d.own)
+                  OR 2 * count(DISTINCT d.conrelid) > (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid)) AS k),
        coalesce(c.reltuples, 0)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
