@@ -1084,6 +1084,31 @@ $$;
 COMMENT ON FUNCTION recvector.process_queue(integer) IS
   'Folds up to 100 x max_items deferred interactions (recvector.fold_pending), then drains up to max_items queued entities (re-embedded in one call) and up to max_items queued profile recomputes (FOR UPDATE SKIP LOCKED, so several workers can run), after queuing users past the time fallback. Failed items stay with attempts and last_error (given up after 5). Returns the number done (interactions folded + entities + profiles). Schedule it with pg_cron or run `recvector worker`.';
 
+CREATE OR REPLACE FUNCTION recvector.status()
+RETURNS TABLE (version text, mapping_loaded_at timestamptz, strategy text, capture text, model text,
+               entity_vectors bigint, profiles bigint, pending_interactions bigint, oldest_pending interval,
+               queued_profiles bigint, queued_entities bigint, given_up bigint, failed_interactions bigint,
+               auto_logging text[])
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT e.extversion FROM pg_catalog.pg_extension AS e WHERE e.extname = 'recvector'),
+           m.loaded_at,
+           m.document -> 'aggregation' ->> 'strategy',
+           coalesce(m.document -> 'aggregation' ->> 'capture', 'immediate'),
+           m.compiled ->> 'model_id',
+           (SELECT count(*) FROM recvector.entity_vectors),
+           (SELECT count(*) FROM recvector.rec_user_profiles AS p WHERE p.embedding IS NOT NULL),
+           (SELECT count(*) FROM recvector.pending_interactions),
+           (SELECT now() - min(i.captured_at) FROM recvector.pending_interactions AS i),
+           (SELECT count(*) FROM recvector.queue AS q WHERE q.kind = 'profile' AND q.attempts < 5),
+           (SELECT count(*) FROM recvector.queue AS q WHERE q.kind = 'entity' AND q.attempts < 5),
+           (SELECT count(*) FROM recvector.queue AS q WHERE q.attempts >= 5),
+           (SELECT count(*) FROM recvector.failed_interactions),
+           ARRAY(SELECT t.source || ' on ' || t.table_oid::regclass::text FROM recvector.triggers AS t ORDER BY t.source)
+    FROM (SELECT 1) AS one LEFT JOIN recvector.mapping AS m ON m.id = 1
+$$;
+COMMENT ON FUNCTION recvector.status() IS
+  'One row on the state of RecVector in this database: version, mapping (loaded when, strategy, capture, model), stored vectors and profiles, what waits for the worker (deferred interactions and the age of the oldest, queued profiles and entities, items given up after 5 attempts), interactions kept after a recording failure, and the auto-logging triggers. For monitoring: a growing oldest_pending or queue means the worker is not keeping up.';
+
 -- Opt-in entity sync: statement-level triggers on the mapped entity table queue the ids of
 -- inserted, updated and deleted rows; recvector.process_queue() re-embeds them (only when their
 -- composed text changed) and drops the vectors of deleted ones.

@@ -4,6 +4,8 @@ process_queue) records it later, with exactly the result an immediate capture wo
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import psycopg
@@ -175,3 +177,28 @@ def test_switching_back_to_immediate_still_folds_what_is_pending(booted):
 def test_pending_rows_are_in_the_dump(booted):
     assert one(booted, "SELECT 'recvector.pending_interactions'::regclass = ANY (extconfig) "
                        "FROM pg_extension WHERE extname = 'recvector'") is True
+
+
+def test_status_shows_what_waits_for_the_worker(booted):
+    _set(booted, capture="deferred", strategy="incremental")
+    booted.execute("SELECT recvector.enable_auto_logging()")
+    booted.execute("DELETE FROM recvector.queue")
+    booted.execute(NEW_RENTAL, ("2030-01-01", 16, 6))
+    booted.execute(NEW_RENTAL, ("2030-01-02", 17, 6))
+    cur = booted.execute("SELECT * FROM recvector.status()")
+    cols = [d.name for d in cur.description]
+    st = dict(zip(cols, cur.fetchone()))
+    assert (st["strategy"], st["capture"], st["model"]) == ("incremental", "deferred", "local/all-MiniLM-L6-v2/384")
+    assert (st["entity_vectors"], st["profiles"]) == (1000, 599)
+    assert (st["pending_interactions"], st["queued_profiles"], st["failed_interactions"]) == (2, 0, 0)
+    assert st["oldest_pending"].total_seconds() >= 0
+    assert st["auto_logging"] == ["rental on rental"]
+    booted.execute("SELECT recvector.process_queue()")
+    after = dict(zip(cols, booted.execute("SELECT * FROM recvector.status()").fetchone()))
+    assert (after["pending_interactions"], after["oldest_pending"]) == (0, None)
+    # The CLI shows the same.
+    out = subprocess.run([sys.executable, "-m", "recvector.cli", "status", "--json", "--dsn",
+                          dsn(_db(booted))], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert (shown["capture"], shown["pending_interactions"], shown["entity_vectors"]) == ("deferred", 0, 1000)

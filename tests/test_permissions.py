@@ -68,6 +68,8 @@ def test_app_role_inserts_with_deferred_capture(app_role):
     "SELECT recvector.reembed()",
     "SELECT recvector.embed(ARRAY['x'])",
     "SELECT recvector._ingest(ARRAY[]::recvector.interaction[])",
+    "SELECT recvector.status()",
+    "SELECT recvector.fold_pending()",
 ])
 def test_app_role_cannot_read_or_change_configuration(app_role, statement):
     _, app = app_role

@@ -63,6 +63,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as c:
+        st = c.status()
+        width = max(len(k) for k in st)
+        _out(args, st, "\n".join(f"{k.ljust(width)}  {'' if v is None else v}" for k, v in st.items()))
+    return 0
+
+
 def cmd_chroma_sync(args: argparse.Namespace) -> int:
     with _client(args) as c:
         summary = c.chroma_sync(args.url, args.collection, full_sync=args.full, batch_size=args.batch_size,
@@ -197,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--schema", default="public", help="schema for rec_recommend and rec_similar (with --plain)")
     s.set_defaults(fn=cmd_install)
 
+    s = sub.add_parser("status", parents=[common], help="version, mapping, counts and what waits for the worker")
+    s.set_defaults(fn=cmd_status)
     s = sub.add_parser("sync", parents=[common], help="embed only entities whose text changed; drop deleted ones")
     s.set_defaults(fn=cmd_sync)
     s = sub.add_parser("studio", parents=[common], help="the visual mapping editor, on http://127.0.0.1:PORT")

@@ -197,6 +197,10 @@ class Client:
         rows = self._rows("SELECT * FROM recvector.explain(%s::text, %s, %s)", (str(user_id), k, lambda_))
         return [dict(zip(cols, r)) for r in rows]
 
+    def status(self) -> dict[str, Any]:
+        """``recvector.status()``: version, mapping, counts and what waits for the worker."""
+        return self._rows("SELECT to_jsonb(s) FROM recvector.status() AS s")[0][0]
+
     def update_user_profile(self, user_id: Any) -> None:
         self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
 
