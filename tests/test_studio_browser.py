@@ -87,12 +87,19 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         build_mapping(page, "public.customer", "public.film", "public.rental", "rental_date")
         assert "public.inventory (inventory_id → film_id)" in page.get_by_test_id("path-public.rental").inner_text()
         # Features from related tables, proposed from the foreign keys: the film's categories through
-        # the link table film_category (many-to-many), its language through film.language_id.
+        # the link table film_category (many-to-many) by giving category the Feature role, its
+        # language through film.language_id from the list.
         category = "public.category.name via public.film_category"
-        page.get_by_label(f"Feature {category}", exact=True).check()
+        page.get_by_label("Role of public.category", exact=True).select_option("feature")
+        assert page.get_by_label(f"Feature {category}", exact=True).is_checked()
         page.get_by_label(f"Kind of {category}", exact=True).select_option("category")
         page.get_by_label(f"Weight of {category}", exact=True).fill("2")
         page.get_by_label("Feature public.language.name via film.language_id", exact=True).check()
+        assert page.get_by_label("Role of public.language", exact=True).input_value() == "feature"
+        # A table the entity cannot reach gets no feature, and the page says why.
+        page.get_by_label("Role of public.payment", exact=True).select_option("feature")
+        page.get_by_test_id("status").filter(has_text="public.payment is not reachable from public.film").wait_for()
+        assert page.get_by_label("Role of public.payment", exact=True).input_value() == ""
         # Weights per type value (here the staff member who handled the rental), decay and scoring.
         page.get_by_label("Weight kind of public.rental", exact=True).select_option("by_type")
         page.get_by_label("Type column of public.rental", exact=True).select_option("staff_id")

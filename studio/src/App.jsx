@@ -2,7 +2,7 @@ import React, { useCallback, useEffect, useMemo, useRef, useState } from "react"
 import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
 import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
 
-const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["interaction", "Interaction"]];
+const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["feature", "Feature"], ["interaction", "Interaction"]];
 
 async function api(path, body) {
   const res = await fetch(`api/${path}`, body === undefined ? {} : {
@@ -77,14 +77,35 @@ export default function App() {
   const mapping = useMemo(() => (catalog ? buildMapping(catalog, { roles, features, joined, interactions, strategy, settings, ...loaded }) : null),
     [catalog, roles, features, joined, interactions, strategy, settings, loaded]);
 
-  const setRole = useCallback((id, role) => {
+  // Roles. User, Entity and Interaction are kept in `roles`; Feature is what the entity's features
+  // from a related table are: giving a table that role adds its suggested joined feature (its
+  // `name` column, else its first text column), taking it away removes them.
+  const entityNow = Object.keys(roles).find((k) => roles[k] === "entity");
+  const featureTables = useMemo(() => new Set(Object.values(joined).filter((j) => j.entity === entityNow)
+    .map((j) => qualifiedId(j.feature.from.table))), [joined, entityNow]);
+  const assign = useRef(null);
+  assign.current = (id, role) => {
+    if (featureTables.has(id) && role !== "feature") {
+      setJoined((all) => Object.fromEntries(Object.entries(all).filter(([, j]) => !(j.entity === entityNow && qualifiedId(j.feature.from.table) === id))));
+    }
+    if (role === "feature") {
+      const options = entityNow ? suggestJoined(catalog, entityNow).filter((o) => o.table === id) : [];
+      const pick = options.find((o) => o.column === "name") || options[0];
+      if (!pick) {
+        setStatus(entityNow ? `${id} is not reachable from ${entityNow} by foreign keys: write its feature in the JSON`
+          : "Choose the Entity table first: features belong to it");
+        return;
+      }
+      setJoined((all) => (all[pick.key] ? all : { ...all, [pick.key]: newJoined(pick, entityNow, features, all) }));
+    }
     setRoles((old) => {
       const next = { ...old };
-      for (const k of Object.keys(next)) if (role && role !== "interaction" && next[k] === role) delete next[k];
-      if (role) next[id] = role; else delete next[id];
+      for (const k of Object.keys(next)) if (role && role !== "interaction" && role !== "feature" && next[k] === role) delete next[k];
+      if (role && role !== "feature") next[id] = role; else delete next[id];
       return next;
     });
-  }, []);
+  };
+  const setRole = useCallback((id, role) => assign.current(id, role), []);
 
   // Suggestions when roles change: features of a new entity table, columns of new interaction tables.
   useEffect(() => {
@@ -122,12 +143,12 @@ export default function App() {
     setNodes((old) => catalog.tables.map((t, i) => {
       const prev = old.find((n) => n.id === t.id);
       const mine = (problems || []).filter((p) => mapping && problemTable(p.path, mapping) === t.id);
-      const data = { t, role: roles[t.id], setRole, problems: mine };
+      const data = { t, role: roles[t.id] || (featureTables.has(t.id) ? "feature" : undefined), setRole, problems: mine };
       // Keep what React Flow measured (size, position): a node rebuilt without it is hidden until re-measured.
       return prev ? { ...prev, data }
         : { id: t.id, type: "table", position: { x: (i % 5) * 260, y: Math.floor(i / 5) * 260 }, data };
     }));
-  }, [catalog, roles, problems, mapping, setRole, setNodes]);
+  }, [catalog, roles, featureTables, problems, mapping, setRole, setNodes]);
   const edges = useMemo(() => (catalog ? catalog.foreign_keys.map((f, i) => ({
     id: `fk${i}`, source: f.from, target: f.to, label: f.columns.join(", "),
   })) : []), [catalog]);
@@ -311,6 +332,17 @@ export default function App() {
   );
 }
 
+const qualifiedId = (t) => (t.includes(".") ? t : `public.${t}`);
+
+// A joined feature for a suggestion, named so that no other feature of the entity has its name.
+function newJoined(o, entity, features, all) {
+  const taken = new Set([...Object.keys(features), ...Object.values(features).map((f) => f.name),
+                         ...Object.values(all).filter((j) => j.entity === entity).map((j) => j.feature.name)]);
+  let name = o.name;
+  for (let n = 2; taken.has(name); n += 1) name = `${o.name.slice(0, 60)}_${n}`;
+  return { entity, kind: o.kind, weight: 1, feature: { name, kind: o.kind, weight: 1, column: o.column, from: o.from } };
+}
+
 // Features from related tables: the ones the foreign keys suggest, and the ones already in the mapping.
 function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
   const options = suggestJoined(catalog, entity);
@@ -324,11 +356,7 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
   const toggle = (o, on) => setJoined((all) => {
     const next = { ...all };
     if (!on) { delete next[o.key]; return next; }
-    const taken = new Set([...Object.keys(features), ...Object.entries(features).map(([, f]) => f.name),
-                           ...Object.values(all).filter((j) => j.entity === entity).map((j) => j.feature.name)]);
-    let name = o.name;
-    for (let n = 2; taken.has(name); n += 1) name = `${o.name.slice(0, 60)}_${n}`;
-    next[o.key] = { entity, kind: o.kind, weight: 1, feature: { name, kind: o.kind, weight: 1, column: o.column, from: o.from } };
+    next[o.key] = newJoined(o, entity, features, all);
     return next;
   });
   const set = (key, patch) => setJoined((all) => ({ ...all, [key]: { ...all[key], ...patch } }));
