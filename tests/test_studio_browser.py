@@ -37,12 +37,19 @@ def open_studio(conn, tmp_path):
     return server
 
 
-def build_mapping(page, user, entity, interaction, time_column):
-    page.get_by_label(f"Role of {entity}", exact=True).select_option("entity")
-    page.get_by_label(f"Role of {interaction}", exact=True).select_option("interaction")
+def build_mapping(page, user, entity, interaction, time_column, drag=False):
+    def role(table, name):
+        if drag:   # drag the role from the palette onto the table's node
+            page.get_by_test_id(f"drag-{name}").drag_to(page.get_by_test_id(f"node-{table}").locator(".table-title"))
+            assert page.get_by_label(f"Role of {table}", exact=True).input_value() == name
+        else:      # or pick it from the node's menu
+            page.get_by_label(f"Role of {table}", exact=True).select_option(name)
+
+    role(entity, "entity")
+    role(interaction, "interaction")
     # No user table yet: set_schema's validator says so, and the page shows it.
     page.get_by_test_id("validity").filter(has_text="problem").wait_for()
-    page.get_by_label(f"Role of {user}", exact=True).select_option("user")
+    role(user, "user")
     page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
     # A wrong choice is shown on the node it concerns, then put right.
     page.get_by_label(f"timestamp_column of {interaction}", exact=True).select_option("")
@@ -182,7 +189,7 @@ def test_chinook_from_scratch(empty_db, browser, tmp_path):
     try:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(server.url)
-        build_mapping(page, "public.customer", "public.track", "public.invoice", "invoice_date")
+        build_mapping(page, "public.customer", "public.track", "public.invoice", "invoice_date", drag=True)
         assert "public.invoice_line (invoice_id → track_id)" in page.get_by_test_id("path-public.invoice").inner_text()
         page.get_by_label("Strategy", exact=True).select_option("incremental")
         page.get_by_label("Capture", exact=True).select_option("deferred")

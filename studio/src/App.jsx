@@ -3,6 +3,19 @@ import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from
 import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
 
 const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["feature", "Feature"], ["interaction", "Interaction"]];
+const DRAG_TYPE = "application/x-recvector-role";
+
+// Roles to drag onto a table node (the menu on each node does the same from the keyboard).
+function RolePalette() {
+  return (
+    <span className="palette" aria-label="Roles: drag one onto a table">
+      {ROLES.filter(([v]) => v).map(([v, l]) => (
+        <span key={v} className={`chip role-${v}`} draggable data-testid={`drag-${v}`} title={`Drag onto a table to make it the ${l} table`}
+              onDragStart={(e) => { e.dataTransfer.setData(DRAG_TYPE, v); e.dataTransfer.effectAllowed = "copy"; }}>{l}</span>
+      ))}
+    </span>
+  );
+}
 
 async function api(path, body) {
   const res = await fetch(`api/${path}`, body === undefined ? {} : {
@@ -15,7 +28,9 @@ async function api(path, body) {
 function TableNode({ data }) {
   const { t, role, setRole, problems } = data;
   return (
-    <div className={`table-node role-${role || "none"} ${problems.length ? "has-problems" : ""}`} data-testid={`node-${t.id}`}>
+    <div className={`table-node role-${role || "none"} ${problems.length ? "has-problems" : ""}`} data-testid={`node-${t.id}`}
+         onDragOver={(e) => { if (e.dataTransfer.types.includes(DRAG_TYPE)) { e.preventDefault(); e.dataTransfer.dropEffect = "copy"; } }}
+         onDrop={(e) => { const r = e.dataTransfer.getData(DRAG_TYPE); if (r) { e.preventDefault(); setRole(t.id, r); } }}>
       <Handle type="target" position={Position.Left} />
       <div className="table-title">{t.id}</div>
       <label className="role-menu">
@@ -173,6 +188,7 @@ export default function App() {
     <div className="studio">
       <header>
         <h1>RecVector studio</h1>
+        <RolePalette />
         <span className={`validity ${valid ? "ok" : "bad"}`} data-testid="validity">
           {problems === null ? "checking…" : valid ? "Mapping is valid" : `${problems.length} problem(s)`}
         </span>
