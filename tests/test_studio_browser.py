@@ -191,6 +191,12 @@ def test_chinook_from_scratch(empty_db, browser, tmp_path):
         page.goto(server.url)
         build_mapping(page, "public.customer", "public.track", "public.invoice", "invoice_date", drag=True)
         assert "public.invoice_line (invoice_id → track_id)" in page.get_by_test_id("path-public.invoice").inner_text()
+        # The track's genre as a feature: drag the Feature role onto the genre table. Only real
+        # link tables count for many-to-many (playlist_track, not invoice_line with its own key).
+        page.get_by_test_id("drag-feature").drag_to(page.get_by_test_id("node-public.genre").locator(".table-title"))
+        assert page.get_by_label("Feature public.genre.name via track.genre_id", exact=True).is_checked()
+        offered = page.get_by_test_id("joined-features").inner_text()
+        assert "playlist.name" in offered and "invoice." not in offered
         page.get_by_label("Strategy", exact=True).select_option("incremental")
         page.get_by_label("Capture", exact=True).select_option("deferred")
         page.get_by_test_id("validity").filter(has_text="Mapping is valid").wait_for()
@@ -201,6 +207,9 @@ def test_chinook_from_scratch(empty_db, browser, tmp_path):
         assert src["path"] == [{"table": "public.invoice_line", "match": "invoice_id", "select": "track_id"}]
         assert {f["column"] for f in doc["entities"]["features"]} >= {"name", "composer"}
         assert (doc["aggregation"]["strategy"], doc["aggregation"]["capture"]) == ("incremental", "deferred")
+        genre = next(f for f in doc["entities"]["features"] if f["name"] == "genre")
+        assert (genre["column"], genre["kind"], genre["from"]) == (
+            "name", "category", {"table": "public.genre", "key": "genre_id", "entity_column": "genre_id"})
         assert one(empty_db, "SELECT count(*) FROM recvector.entity_vectors") == 3503
     finally:
         server.shutdown()

@@ -102,9 +102,9 @@ const featureName = (text) => {
 };
 
 // Features from related tables that the foreign keys reach: many-to-one through a column of the
-// entity table (film.language_id -> language.name), many-to-many through a link table
-// (film <- film_category -> category.name). Text columns only; the related table's key is the
-// referenced column.
+// entity table (film.language_id -> language.name), many-to-many through a link table whose key is
+// its two foreign keys (film <- film_category -> category.name). Text columns only; the related
+// table's key is the referenced column.
 export function suggestJoined(catalog, entityId) {
   const e = table(catalog, entityId);
   if (!e) return [];
@@ -124,7 +124,12 @@ export function suggestJoined(catalog, entityId) {
       const stem = fk.columns[0].replace(/_id$/, "") || short(fk.to);
       add(fk.to, { table: fk.to, key: fk.to_columns[0], entity_column: fk.columns[0] }, `${short(entityId)}.${fk.columns[0]}`, "category", stem);
     }
-    if (fk.to === entityId && e.primary_key.length === 1 && fk.to_columns[0] === e.primary_key[0]) {
+    // A link table: its primary key is made of its foreign keys (film_category, playlist_track),
+    // unlike a table of facts with a key of its own (invoice_line, inventory).
+    const link = table(catalog, fk.from);
+    const isLink = link && link.primary_key.length >= 2
+      && link.primary_key.every((c) => single.some((f) => f.from === fk.from && f.columns[0] === c));
+    if (fk.to === entityId && isLink && e.primary_key.length === 1 && fk.to_columns[0] === e.primary_key[0]) {
       for (const other of single) {
         if (other.from !== fk.from || other === fk || other.to === entityId || other.to === fk.from) continue;
         add(other.to, { table: other.to, key: other.to_columns[0],
