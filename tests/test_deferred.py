@@ -32,7 +32,13 @@ def _counters(conn, users):
 
 
 def test_deferred_capture_appends_and_the_worker_folds_it(booted):
-    _set(booted, capture="deferred", batch_threshold=1000)
+    notices: list[str] = []
+    booted.add_notice_handler(lambda d: notices.append(d.message_primary))
+    doc = one(booted, "SELECT document FROM recvector.mapping")
+    doc["aggregation"].update(capture="deferred", batch_threshold=1000)
+    summary = one(booted, "SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
+    assert summary["capture"] == "deferred"
+    assert any("capture is deferred" in n for n in notices)   # reminds to run the worker
     booted.execute("SELECT recvector.enable_auto_logging()")
     stats, counters = _stats(booted, [1, 2]), _counters(booted, [10, 11])
     booted.execute(NEW_RENTAL, ("2030-01-01", 10, 1))

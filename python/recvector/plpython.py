@@ -138,6 +138,11 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
     advice = _index_advice(plpy, full)
     for a in advice:
         plpy.notice(f"recvector: {a['column']} has no index: {a['why']}", hint=a["sql"])
+    if agg["capture"] == "deferred":
+        plpy.notice("recvector: capture is deferred: captured interactions count only once "
+                    "recvector.process_queue() has folded them",
+                    hint="Schedule it with pg_cron or run `recvector worker`; SELECT * FROM recvector.status() "
+                         "shows what is pending.")
 
     # Auto-logging triggers whose source is gone or moved are removed.
     removed: list[str] = []
@@ -152,6 +157,7 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
         "features": [f["name"] for f in full["entities"]["features"]],
         "interaction_sources": list(compiled.sources),
         "strategy": agg["strategy"],
+        "capture": agg["capture"],
         "model": compiled_json["model_id"],
         "stored_vectors": stored,
         "triggers_removed": removed,
