@@ -102,6 +102,10 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         page.get_by_label(f"Kind of {category}", exact=True).select_option("category")
         page.get_by_label(f"Weight of {category}", exact=True).fill("2")
         page.get_by_label("Feature public.language.name via film.language_id", exact=True).check()
+        # The actors' names: two columns of the same related row in one feature.
+        actor = "public.actor.first_name via public.film_actor"
+        page.get_by_label(f"Feature {actor}", exact=True).check()
+        page.get_by_label(f"Add a column to {actor}", exact=True).select_option("last_name")
         assert page.get_by_label("Role of public.language", exact=True).input_value() == "feature"
         # A table the entity cannot reach gets no feature, and the page says why.
         page.get_by_label("Role of public.payment", exact=True).select_option("feature")
@@ -127,13 +131,17 @@ def test_pagila_from_scratch(pagila, browser, tmp_path):
         doc = one(pagila, "SELECT document FROM recvector.mapping")
         assert doc["users"] == {"table": "public.customer", "id": "customer_id"}
         assert doc["entities"]["table"] == "public.film" and doc["entities"]["id"] == "film_id"
-        assert {f["column"] for f in doc["entities"]["features"]} >= {"title", "description"}
+        assert {f["column"] for f in doc["entities"]["features"] if isinstance(f["column"], str)} >= {"title", "description"}
         feats = {f["name"]: f for f in doc["entities"]["features"]}
         assert feats["category"]["from"] == {"table": "public.category", "key": "category_id",
                                              "link": {"table": "public.film_category", "entity_column": "film_id",
                                                       "key_column": "category_id"}}
         assert (feats["category"]["column"], feats["category"]["kind"], feats["category"]["weight"]) == ("name", "category", 2)
         assert feats["language"]["from"] == {"table": "public.language", "key": "language_id", "entity_column": "language_id"}
+        assert (feats["actor"]["column"], feats["actor"]["kind"], feats["actor"]["from"]) == (
+            ["first_name", "last_name"], "tags", {"table": "public.actor", "key": "actor_id",
+                                                 "link": {"table": "public.film_actor", "entity_column": "film_id",
+                                                          "key_column": "actor_id"}})
         # The joined values are in the text that was embedded (the mapping's own entity query).
         pagila.execute("PREPARE by_id(text[]) AS " + one(pagila, "SELECT compiled ->> 'entities_by_id' FROM recvector.mapping"))
         row = pagila.execute("EXECUTE by_id('{1}')").fetchone()

@@ -349,6 +349,7 @@ export default function App() {
 }
 
 const qualifiedId = (t) => (t.includes(".") ? t : `public.${t}`);
+const isTextType = (type) => /^(text|character varying|character|varchar|citext)/.test(type);
 
 // A joined feature for a suggestion, named so that no other feature of the entity has its name.
 function newJoined(o, entity, features, all) {
@@ -361,10 +362,11 @@ function newJoined(o, entity, features, all) {
 
 // Features from related tables: the ones the foreign keys suggest, and the ones already in the mapping.
 function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
-  const options = suggestJoined(catalog, entity);
+  const options = suggestJoined(catalog, entity).map((o) => ({ ...o, suggested: true }));
   for (const [key, j] of Object.entries(joined)) {
     if (j.entity === entity && !options.some((o) => o.key === key)) {
-      options.push({ key, table: j.feature.from.table, column: j.feature.column, name: j.feature.name,
+      const first = Array.isArray(j.feature.column) ? j.feature.column[0] : j.feature.column;
+      options.push({ key, table: qualifiedId(j.feature.from.table), column: first, name: j.feature.name,
                      via: j.feature.from.link ? j.feature.from.link.table : `${entity.split(".").pop()}.${j.feature.from.entity_column}` });
     }
   }
@@ -376,6 +378,20 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
     return next;
   });
   const set = (key, patch) => setJoined((all) => ({ ...all, [key]: { ...all[key], ...patch } }));
+  // More columns of the same related row in one feature (actor: first_name + last_name).
+  const columnsOf = (j) => (Array.isArray(j.feature.column) ? j.feature.column : [j.feature.column]);
+  // A suggested feature that still has its suggested name is named after the table once it holds
+  // several columns (actor_first_name -> actor), and gets its name back with one column.
+  const setColumns = (o, cols) => setJoined((all) => {
+    const j = all[o.key];
+    const stem = o.table.split(".").pop();
+    const taken = new Set([...Object.keys(features), ...Object.values(features).map((f) => f.name),
+                           ...Object.entries(all).filter(([k, x]) => k !== o.key && x.entity === entity).map(([, x]) => x.feature.name)]);
+    let name = j.feature.name;
+    if (o.suggested && cols.length > 1 && name === o.name && !taken.has(stem)) name = stem;
+    if (o.suggested && cols.length === 1 && name === stem) name = o.name;
+    return { ...all, [o.key]: { ...j, feature: { ...j.feature, name, column: cols.length === 1 ? cols[0] : cols } } };
+  });
   return (
     <div className="joined" data-testid="joined-features">
       <div className="subhead">From related tables</div>
@@ -397,6 +413,23 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
                        onChange={(e) => set(o.key, { weight: e.target.value })} />
               </>
             )}
+            {j && (() => {
+              const cols = columnsOf(j);
+              const more = (table(catalog, o.table)?.columns || [])
+                .filter((c) => !cols.includes(c.name) && !table(catalog, o.table).primary_key.includes(c.name) && isTextType(c.type));
+              return (
+                <div className="more-columns">
+                  {cols.length > 1 && <span className="type">{cols.join(" + ")} </span>}
+                  {cols.length > 1 && <button aria-label={`Drop the last column of ${id}`} onClick={() => setColumns(o, cols.slice(0, -1))}>−</button>}
+                  {more.length > 0 && cols.length < 8 && (
+                    <select aria-label={`Add a column to ${id}`} value="" onChange={(e) => e.target.value && setColumns(o, [...cols, e.target.value])}>
+                      <option value="">+ column</option>
+                      {more.map((c) => <option key={c.name}>{c.name}</option>)}
+                    </select>
+                  )}
+                </div>
+              );
+            })()}
           </div>
         );
       })}

@@ -156,9 +156,11 @@ export function stateFromDoc(doc) {
     roles[entity] = "entity";
     (doc.entities.features || []).forEach((f, order) => {
       // The order is kept: it is the order of the parts of the entity text that gets embedded.
-      if (f.from && typeof f.column === "string") {
-        joined[joinedKey(f.from, f.column)] = { entity, feature: f, kind: f.kind, weight: f.weight ?? 1, order };
-      } else if (f.from || typeof f.column !== "string") extraFeatures.push({ order, feature: f });
+      if (f.from) {
+        // Keyed by its first column: the suggestion for that column shows it, with the others.
+        const first = Array.isArray(f.column) ? f.column[0] : f.column;
+        joined[joinedKey(f.from, first)] = { entity, feature: f, kind: f.kind, weight: f.weight ?? 1, order };
+      } else if (typeof f.column !== "string") extraFeatures.push({ order, feature: f });
       else features[f.column] = { kind: f.kind, weight: f.weight ?? 1, name: f.name, label: f.label, order };
     });
   }
