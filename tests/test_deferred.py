@@ -11,8 +11,9 @@ import threading
 import psycopg
 import pytest
 
-from conftest import dsn, one, vec
-from test_reliability import NEW_RENTAL, _check_stats_exact, _db, _run_concurrently
+from conftest import dsn, one
+from test_reliability import (NEW_RENTAL, _check_profiles_equal_full_recompute, _check_stats_exact, _db,
+                              _run_concurrently)
 
 
 def _set(conn, **aggregation) -> None:
@@ -155,15 +156,7 @@ def test_concurrent_deferred_inserts_with_folding_workers_end_exact(booted):
     while one(booted, "SELECT recvector.fold_pending(1000)") > 0:
         pass
     _check_stats_exact(booted, inserted)
-    users = sorted({str(u) for u, _ in inserted})
-    incremental = dict(booted.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
-                                      "WHERE user_id = ANY(%s)", (users,)).fetchall())
-    for u in users:
-        booted.execute("SELECT recvector.update_user_profile(%s)", (u,))
-    full = dict(booted.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
-                               "WHERE user_id = ANY(%s)", (users,)).fetchall())
-    for u in users:
-        assert vec(incremental[u]) == pytest.approx(vec(full[u]), abs=1e-4), u
+    _check_profiles_equal_full_recompute(booted, sorted({str(u) for u, _ in inserted}))
 
 
 def test_switching_back_to_immediate_still_folds_what_is_pending(booted):

@@ -205,15 +205,19 @@ def test_concurrent_inserts_incremental_equals_full_recompute(booted):
     booted.execute("SELECT recvector.enable_auto_logging()")
     inserted = _run_concurrently(db)
     _check_stats_exact(booted, inserted)
-    users = sorted({str(u) for u, _ in inserted})
-    incremental = dict(booted.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
-                                      "WHERE user_id = ANY(%s)", (users,)).fetchall())
-    for u in users:
-        booted.execute("SELECT recvector.update_user_profile(%s)", (u,))
-    full = dict(booted.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
+    _check_profiles_equal_full_recompute(booted, sorted({str(u) for u, _ in inserted}))
+
+
+def _check_profiles_equal_full_recompute(conn, users: list[str]) -> None:
+    """Every given user's stored profile equals what a full recompute from history gives."""
+    stored = dict(conn.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
                                "WHERE user_id = ANY(%s)", (users,)).fetchall())
     for u in users:
-        assert vec(incremental[u]) == pytest.approx(vec(full[u]), abs=1e-4), u
+        conn.execute("SELECT recvector.update_user_profile(%s)", (u,))
+    full = dict(conn.execute("SELECT user_id, embedding::text FROM recvector.rec_user_profiles "
+                             "WHERE user_id = ANY(%s)", (users,)).fetchall())
+    for u in users:
+        assert vec(stored[u]) == pytest.approx(vec(full[u]), abs=1e-4), u
 
 
 # ---------------------------------------------------------------- life cycle
