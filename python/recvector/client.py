@@ -199,7 +199,7 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         """``recvector.status()``: version, mapping, counts and what waits for the worker."""
-        return self._rows("SELECT to_jsonb(s) FROM recvector.status() AS s")[0][0]
+        return self._rows("SELECT row_to_json(s) FROM recvector.status() AS s")[0][0]  # json keeps the column order
 
     def update_user_profile(self, user_id: Any) -> None:
         self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
