@@ -21,7 +21,7 @@ JSONB_TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters="\
 NASTY = st.one_of(
     st.text(alphabet=JSONB_TEXT, max_size=40),
     st.sampled_from(["'; DROP TABLE film; --", '"; DROP TABLE film; --', "film\" WHERE 1=1 --", "a.b.c",
-                     "public.film; SELECT 1", "$1", "/* x */", "ünïcödé", "customer_id) OR (1=1", ""]),
+                     "public.film; SELECT 1", "$1", "/* x */", "ünïcödé", "customer_id) OR (1=1", "", "{", "a{rel}b"]),
 )
 FIELD_PATHS = [
     ["users", "table"], ["users", "id"], ["entities", "table"], ["entities", "id"],

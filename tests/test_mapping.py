@@ -149,7 +149,7 @@ HOSTILE_SCHEMA = r'''
 CREATE SCHEMA "odd ""schema""";
 CREATE TABLE "odd ""schema"""."Users; DROP TABLE film" ("id key" text PRIMARY KEY);
 CREATE TABLE "odd ""schema"""."it""ems" ("Id" integer PRIMARY KEY, "na'me" text, "tag--s" text[]);
-CREATE TABLE "odd ""schema"""."ev/*ents*/" ("who" text, "what" integer, "when" timestamptz, "how" text);
+CREATE TABLE "odd ""schema"""."ev/*ents*/" ("{who}" text, "what" integer, "when{rel}" timestamptz, "how" text);
 INSERT INTO "odd ""schema"""."Users; DROP TABLE film" VALUES ('o''brien; --'), ('ünïcödé');
 INSERT INTO "odd ""schema"""."it""ems" VALUES (1, 'Robert''); DROP TABLE students;--', '{a,b}'), (2, 'plain', NULL);
 INSERT INTO "odd ""schema"""."ev/*ents*/" VALUES ('o''brien; --', 1, '2024-01-01', 'like'), ('ünïcödé', 2, '2024-01-02', 'like');
@@ -161,13 +161,14 @@ HOSTILE_MAPPING = {
     "entities": {"table": 'odd "schema".it"ems', "id": "Id", "features": [
         {"name": "name", "kind": "text", "column": "na'me"},
         {"name": "tags", "kind": "tags", "column": "tag--s"}]},
-    "interactions": [{"name": "ev", "table": 'odd "schema".ev/*ents*/', "user_column": "who", "entity_column": "what",
-                      "timestamp_column": "when",
+    "interactions": [{"name": "ev", "table": 'odd "schema".ev/*ents*/', "user_column": "{who}", "entity_column": "what",
+                      "timestamp_column": "when{rel}",
                       "weight": {"by_type": {"column": "how", "values": {"like'); DROP TABLE film; --": 5, "like": 1}}}}],
 }
 
 
 def test_hostile_identifiers_are_quoted_and_values_stay_parameters(pagila):
+    # (Braces too: "{who}" and "when{rel}" once broke the compiler's own templating.)
     pagila.execute(HOSTILE_SCHEMA)
     pagila.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(HOSTILE_MAPPING),))
     compiled = one(pagila, "SELECT compiled FROM recvector.mapping")

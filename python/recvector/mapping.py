@@ -79,6 +79,11 @@ def interval_seconds(text: str) -> float:
 
 Query = Callable[[str, Sequence[Any]], list[tuple]]
 
+# Where an interaction query's source relation goes (new_rows in the trigger, the table in history):
+# a NUL, which no identifier can hold, so that no quoted column name can be taken for it (a name
+# with braces broke str.format here).
+_REL = "\x00rel\x00"
+
 _COLUMNS_SQL = """
 SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text,
        c.relkind::text
@@ -464,7 +469,7 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         select = (f"SELECT CAST(s.{qi(src['user_column'])} AS TEXT) AS user_id, "
                   f"CAST({prev_alias}.{qi(prev_col)} AS TEXT) AS entity_id, "
                   f"{kind_sql} AS kind, {weight_sql} AS weight, CAST({ts} AS TIMESTAMPTZ) AS occurred_at "
-                  f"FROM {{rel}} AS s {' '.join(joins)}".rstrip())
+                  f"FROM {_REL} AS s {' '.join(joins)}".rstrip())
         where = (f"s.{qi(src['user_column'])} IS NOT NULL AND {prev_alias}.{qi(prev_col)} IS NOT NULL "
                  f"AND {ts} IS NOT NULL AND {weight_sql} IS NOT NULL")
         user_type = uc.type if uc else "text"
@@ -474,9 +479,9 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         sources[src["name"]] = {
             "table": str(s_ref),
             "index": str(i),
-            "trigger": select.format(rel="new_rows") + f" WHERE {where}",
+            "trigger": select.replace(_REL, "new_rows") + f" WHERE {where}",
             # The same rows kept as jsonb after a failed trigger (recvector.retry_failed).
-            "retry": select.format(rel=f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
+            "retry": select.replace(_REL, f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
                      + f" WHERE {where}",
         }
 
@@ -487,18 +492,18 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
     events = "\"recvector\".\"events\""
     # $5: an optional cutoff (only interactions before it: evaluation builds profiles "as of" a time).
     cut = "($5::timestamptz IS NULL OR {t} < $5::timestamptz)"
-    hist_parts = [f"({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf} AND {cut.format(t=f'CAST({ts} AS TIMESTAMPTZ)')} "
+    hist_parts = [f"({sel.replace(_REL, _src_table(doc, k))} WHERE {wh} AND {uf} AND {cut.format(t=f'CAST({ts} AS TIMESTAMPTZ)')} "
                   f"ORDER BY {ts} DESC LIMIT $3)"
                   for k, (sel, wh, uf, ts) in enumerate(branches)]
     hist_parts.append(f"(SELECT {ev_cols} FROM {events} WHERE user_id = $2 AND {cut.format(t='occurred_at')} "
                       "ORDER BY occurred_at DESC LIMIT $3)")
     history = (f"SELECT {ev_cols} FROM ({' UNION ALL '.join(hist_parts)}) AS h "
                f"ORDER BY occurred_at DESC, entity_id, kind LIMIT $3")
-    seen_parts = [f"SELECT entity_id FROM ({sel.format(rel=_src_table(doc, k))} WHERE {wh} AND {uf}) AS b{k}"
+    seen_parts = [f"SELECT entity_id FROM ({sel.replace(_REL, _src_table(doc, k))} WHERE {wh} AND {uf}) AS b{k}"
                   for k, (sel, wh, uf, _ts) in enumerate(branches)]
     seen_parts.append(f"SELECT entity_id FROM {events} WHERE user_id = $2")
     seen = "SELECT DISTINCT entity_id FROM (" + " UNION ALL ".join(seen_parts) + ") AS h"
-    all_parts = [f"{sel.format(rel=_src_table(doc, k))} WHERE {wh}" for k, (sel, wh, _uf, _ts) in enumerate(branches)]
+    all_parts = [f"{sel.replace(_REL, _src_table(doc, k))} WHERE {wh}" for k, (sel, wh, _uf, _ts) in enumerate(branches)]
     all_parts.append(f"SELECT {ev_cols} FROM {events}")
     all_interactions = " UNION ALL ".join(all_parts)
 
