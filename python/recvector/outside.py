@@ -20,12 +20,14 @@ from psycopg import sql
 from . import __version__
 from .errors import RecVectorError
 
-_PARAM = re.compile(r"\$(\d+)")
+# A quoted identifier, a string literal, or a $N parameter (only the last is rewritten).
+_PARAM = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$(\d+)')
 
 
 def _to_psycopg(query: str) -> str:
-    """$1-style parameters -> psycopg's %(pN)s (literal % doubled)."""
-    return _PARAM.sub(lambda m: f"%(p{m.group(1)})s", query.replace("%", "%%"))
+    """$1-style parameters -> psycopg's %(pN)s (literal % doubled); a "$1" inside a quoted identifier
+    or a string literal stays as it is."""
+    return _PARAM.sub(lambda m: m.group(0) if m.group(1) is None else f"%(p{m.group(1)})s", query.replace("%", "%%"))
 
 
 class _Result(list):  # type: ignore[type-arg]
