@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
-import { KINDS, buildMapping, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
+import { KINDS, buildMapping, isText, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
 
 const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["feature", "Feature"], ["interaction", "Interaction"]];
 const DRAG_TYPE = "application/x-recvector-role";
@@ -349,12 +349,16 @@ export default function App() {
 }
 
 const qualifiedId = (t) => (t.includes(".") ? t : `public.${t}`);
-const isTextType = (type) => /^(text|character varying|character|varchar|citext)/.test(type);
+
+// Names the entity's features already have (but the joined one under `exceptKey`).
+function takenNames(features, all, entity, exceptKey) {
+  return new Set([...Object.keys(features), ...Object.values(features).map((f) => f.name),
+                  ...Object.entries(all).filter(([k, j]) => k !== exceptKey && j.entity === entity).map(([, j]) => j.feature.name)]);
+}
 
 // A joined feature for a suggestion, named so that no other feature of the entity has its name.
 function newJoined(o, entity, features, all) {
-  const taken = new Set([...Object.keys(features), ...Object.values(features).map((f) => f.name),
-                         ...Object.values(all).filter((j) => j.entity === entity).map((j) => j.feature.name)]);
+  const taken = takenNames(features, all, entity, null);
   let name = o.name;
   for (let n = 2; taken.has(name); n += 1) name = `${o.name.slice(0, 60)}_${n}`;
   return { entity, kind: o.kind, weight: 1, feature: { name, kind: o.kind, weight: 1, column: o.column, from: o.from } };
@@ -385,8 +389,7 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
   const setColumns = (o, cols) => setJoined((all) => {
     const j = all[o.key];
     const stem = o.table.split(".").pop();
-    const taken = new Set([...Object.keys(features), ...Object.values(features).map((f) => f.name),
-                           ...Object.entries(all).filter(([k, x]) => k !== o.key && x.entity === entity).map(([, x]) => x.feature.name)]);
+    const taken = takenNames(features, all, entity, o.key);
     let name = j.feature.name;
     if (o.suggested && cols.length > 1 && name === o.name && !taken.has(stem)) name = stem;
     if (o.suggested && cols.length === 1 && name === stem) name = o.name;
@@ -416,7 +419,7 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
             {j && (() => {
               const cols = columnsOf(j);
               const more = (table(catalog, o.table)?.columns || [])
-                .filter((c) => !cols.includes(c.name) && !table(catalog, o.table).primary_key.includes(c.name) && isTextType(c.type));
+                .filter((c) => !cols.includes(c.name) && !table(catalog, o.table).primary_key.includes(c.name) && isText(c.type));
               return (
                 <div className="more-columns">
                   {cols.length > 1 && <span className="type">{cols.join(" + ")} </span>}

@@ -4,7 +4,7 @@
 export const KINDS = ["text", "category", "tags", "number"];
 
 const isTime = (type) => /^(timestamp|date)/.test(type);
-const isText = (type) => /^(text|character varying|character|varchar|citext)/.test(type);
+export const isText = (type) => /^(text|character varying|character|varchar|citext)/.test(type);
 
 export function table(catalog, id) {
   return catalog.tables.find((t) => t.id === id);
