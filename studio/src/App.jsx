@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ReactFlow, Background, Controls, Handle, Position, useNodesState } from "@xyflow/react";
-import { KINDS, buildMapping, isText, problemTable, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
+import { KINDS, buildMapping, isText, problemTable, qualified, settingsFromDoc, stateFromDoc, suggestFeatures, suggestInteraction, suggestJoined, table } from "./mapping.js";
 
 const ROLES = [["", "no role"], ["user", "User"], ["entity", "Entity"], ["feature", "Feature"], ["interaction", "Interaction"]];
 const DRAG_TYPE = "application/x-recvector-role";
@@ -97,11 +97,11 @@ export default function App() {
   // `name` column, else its first text column), taking it away removes them.
   const entityNow = Object.keys(roles).find((k) => roles[k] === "entity");
   const featureTables = useMemo(() => new Set(Object.values(joined).filter((j) => j.entity === entityNow)
-    .map((j) => qualifiedId(j.feature.from.table))), [joined, entityNow]);
+    .map((j) => qualified(j.feature.from.table))), [joined, entityNow]);
   const assign = useRef(null);
   assign.current = (id, role) => {
     if (featureTables.has(id) && role !== "feature") {
-      setJoined((all) => Object.fromEntries(Object.entries(all).filter(([, j]) => !(j.entity === entityNow && qualifiedId(j.feature.from.table) === id))));
+      setJoined((all) => Object.fromEntries(Object.entries(all).filter(([, j]) => !(j.entity === entityNow && qualified(j.feature.from.table) === id))));
     }
     if (role === "feature") {
       const options = entityNow ? suggestJoined(catalog, entityNow).filter((o) => o.table === id) : [];
@@ -348,7 +348,6 @@ export default function App() {
   );
 }
 
-const qualifiedId = (t) => (t.includes(".") ? t : `public.${t}`);
 
 // Names the entity's features already have (but the joined one under `exceptKey`).
 function takenNames(features, all, entity, exceptKey) {
@@ -370,7 +369,7 @@ function JoinedFeatures({ catalog, entity, features, joined, setJoined }) {
   for (const [key, j] of Object.entries(joined)) {
     if (j.entity === entity && !options.some((o) => o.key === key)) {
       const first = Array.isArray(j.feature.column) ? j.feature.column[0] : j.feature.column;
-      options.push({ key, table: qualifiedId(j.feature.from.table), column: first, name: j.feature.name,
+      options.push({ key, table: qualified(j.feature.from.table), column: first, name: j.feature.name,
                      via: j.feature.from.link ? j.feature.from.link.table : `${entity.split(".").pop()}.${j.feature.from.entity_column}` });
     }
   }

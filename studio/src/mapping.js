@@ -87,7 +87,7 @@ export function suggestFeatures(catalog, entityId) {
   return out;
 }
 
-const qualified = (t) => (t && !t.includes(".") ? `public.${t}` : t);
+export const qualified = (t) => (t && !t.includes(".") ? `public.${t}` : t);
 
 // A joined feature's identity: the related table, its column and the way there.
 export function joinedKey(from, column) {
