@@ -22,8 +22,16 @@ PGHOST ?= 127.0.0.1
 PGUSER ?= postgres
 export PGHOST PGUSER
 
+# Released scripts are committed (frozen, sql/frozen.txt); the current version's install and
+# upgrade scripts are build outputs made from sql/ by scripts/build_sql.py (as pgvector's DATA_built).
 MODULEDIR = extension
+RELEASES := $(shell sed '$$d' sql/versions.txt)
+LAST_RELEASE := $(lastword $(RELEASES))
 DATA = extension/recvector.control $(wildcard extension/recvector--*.sql)
+DATA_built = build/recvector--$(EXTVERSION).sql $(if $(LAST_RELEASE),build/recvector--$(LAST_RELEASE)--$(EXTVERSION).sql)
+PLAIN_SQL = python/recvector/sql/recvector--$(EXTVERSION).plain.sql
+SQL_SOURCES := $(wildcard sql/*.txt sql/incremental/*.sql sql/idempotent/*.sql) scripts/build_sql.py
+EXTRA_CLEAN = build $(PLAIN_SQL)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
@@ -33,14 +41,17 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: bench-full test-deps studio release-archive deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
+.PHONY: release bench-full test-deps studio release-archive deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
 
-sql:
+$(DATA_built) $(PLAIN_SQL) &: $(SQL_SOURCES) extension/recvector.control python/pyproject.toml python/recvector/__init__.py
 	$(HOST_PYTHON) scripts/build_sql.py
 
+sql: $(DATA_built) $(PLAIN_SQL)
+
+# Frozen released files unchanged, versions in step (control file, pyproject, package, versions.txt).
 check-sql:
 	$(HOST_PYTHON) scripts/build_sql.py --check
 
@@ -50,7 +61,7 @@ install: install-python install-model
 # this tree's recvector package, in a directory named after the extension version.
 install-python: install-current-python install-released-python
 
-install-current-python:
+install-current-python: $(PLAIN_SQL)
 	@mkdir -p $(PYLIB)
 	@if ! cmp -s python/requirements-plpython.txt $(PYLIB)/.requirements.txt; then \
 	  echo "==> pip install --target $(PYLIB)"; \
@@ -86,7 +97,12 @@ studio:
 	cd studio && npm install --no-audit --no-fund && npm run build
 	python3 scripts/studio_source_hash.py --write
 
-# When a release is cut: keep its Python library for `make install` of later versions.
+# Cutting a release (DEVELOPMENT.md): freeze the scripts and keep the Python library for `make
+# install` of later versions; then add the next version to sql/versions.txt.
+release: sql
+	$(HOST_PYTHON) scripts/build_sql.py --release
+	$(MAKE) release-archive
+
 release-archive:
 	git archive --prefix=recvector-$(EXTVERSION)/ HEAD python/recvector python/requirements-plpython.txt \
 	  | gzip -9n > releases/recvector-python-$(EXTVERSION).tar.gz
@@ -96,7 +112,7 @@ install-model:
 	@rm -rf $(SHARE)/models/$(MODEL) && cp -r models/$(MODEL) $(SHARE)/models/$(MODEL) && chmod -R a+rX $(SHARE)
 
 # The client, CLI and test tools, in $(VENV).
-client:
+client: $(PLAIN_SQL)
 	@test -x $(VPY) || $(HOST_PYTHON) -m venv $(VENV)
 	@$(VPY) -m pip install --quiet --disable-pip-version-check -e 'python[test]'
 

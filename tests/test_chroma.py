@@ -215,6 +215,7 @@ def test_sync_is_admin_only_and_needs_to_see_every_session(booted, chroma):
         booted.execute("RESET ROLE")
         # An admin role granted the function (and the tables it needs) but not pg_read_all_stats
         # could not see other roles' open transactions: refused with the grant to give.
+        booted.execute("GRANT USAGE ON SCHEMA recvector TO rv_chroma_admin")
         booted.execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA recvector TO rv_chroma_admin")
         booted.execute("GRANT ALL ON ALL TABLES IN SCHEMA recvector TO rv_chroma_admin")
         booted.execute("SET ROLE rv_chroma_admin")
@@ -234,8 +235,16 @@ def test_sync_is_admin_only_and_needs_to_see_every_session(booted, chroma):
 
 
 def test_a_token_is_read_from_the_server_environment(booted, chroma):
-    with pytest.raises(psycopg.errors.SystemError, match="RV_TEST_NO_SUCH_TOKEN"):
-        sync(booted, chroma.url, "films-token", token_env="RV_TEST_NO_SUCH_TOKEN")
+    with pytest.raises(psycopg.errors.SystemError, match="RECVECTOR_TEST_NO_SUCH_TOKEN"):
+        sync(booted, chroma.url, "films-token", token_env="RECVECTOR_TEST_NO_SUCH_TOKEN")
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "PGPASSWORD", "HOME", "recvector_lower", "RECVECTOR_"])
+def test_token_env_must_start_with_recvector(booted, chroma, name):
+    """A caller may not have an arbitrary environment variable of the server sent to a URL."""
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="must name an environment variable starting with RECVECTOR_"):
+        sync(booted, chroma.url, "films-token", token_env=name)
+    assert one(booted, "SELECT count(*) FROM recvector.chroma_targets WHERE collection = 'films-token'") == 0
 
 
 def test_concurrent_syncs_of_one_target_take_turns(booted, chroma):

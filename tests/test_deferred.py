@@ -74,7 +74,7 @@ def test_a_rolled_back_insert_leaves_nothing_pending(booted):
 def test_log_interaction_is_deferred_too(booted):
     _set(booted, capture="deferred")
     before = _counters(booted, [5])["5"]
-    booted.execute("SELECT recvector.log_interaction('5', '7', 'like', '2030-02-01', 2.5)")
+    booted.execute("SELECT recvector.log_interaction('5', '7', 'like', '2025-02-01', 2.5)")
     assert booted.execute("SELECT user_id, entity_id, kind, weight FROM recvector.pending_interactions").fetchall() == [
         ("5", "7", "like", 2.5)]
     assert _counters(booted, [5])["5"] == before
@@ -191,7 +191,7 @@ def test_status_shows_what_waits_for_the_worker(booted):
     assert (st["entity_vectors"], st["profiles"]) == (1000, 599)
     assert (st["pending_interactions"], st["queued_profiles"], st["failed_interactions"]) == (2, 0, 0)
     assert st["oldest_pending"].total_seconds() >= 0
-    assert st["auto_logging"] == ["rental on rental"]
+    assert st["auto_logging"] == ["rental on public.rental"]
     booted.execute("SELECT recvector.process_queue()")
     after = dict(zip(cols, booted.execute("SELECT * FROM recvector.status()").fetchone()))
     assert (after["pending_interactions"], after["oldest_pending"]) == (0, None)

@@ -51,16 +51,17 @@ def test_objects_naming_comments_and_search_path(empty_db):
         if fn in inlinable:
             assert config is None, fn
         elif kind != "p":
-            assert config == ["search_path=recvector, public, pg_catalog, pg_temp"], fn
+            assert config == ["search_path=pg_catalog, recvector, pg_temp"], fn
     tables = empty_db.execute("SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
                               "JOIN pg_namespace n ON n.oid = c.relnamespace "
                               "WHERE n.nspname = 'recvector' AND c.relkind = 'r'").fetchall()
     assert {t for t, _ in tables} == {"mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats",
                                       "events", "queue", "triggers", "failed_interactions", "filters",
-                                      "chroma_targets", "entity_tombstones", "pending_interactions"}
+                                      "chroma_targets", "entity_tombstones", "pending_interactions",
+                                      "quarantined_events"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
-    assert dumped == 15  # 12 tables + 3 identity sequences
+    assert dumped == 16  # 13 tables + 3 identity sequences
 
 
 def test_install_into_another_schema(empty_db):
@@ -70,7 +71,7 @@ def test_install_into_another_schema(empty_db):
     assert one(empty_db, "SELECT count(*) FROM pg_proc WHERE proname = 'rec_recommend' "
                          "AND pronamespace = 'app'::regnamespace") == 2
     cfg = one(empty_db, "SELECT proconfig FROM pg_proc WHERE proname = '_ingest'")
-    assert cfg == ["search_path=recvector, app, pg_catalog, pg_temp"]
+    assert cfg == ["search_path=pg_catalog, recvector, pg_temp"]
 
 
 def test_serving_works_whatever_the_callers_search_path(booted):

@@ -86,7 +86,7 @@ def test_log_interaction_for_events_the_app_does_not_store(booted):
     import json
     booted.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
     booted.execute("SELECT recvector.log_interaction(9, 33, 'dislike')")
-    booted.execute("SELECT recvector.log_interaction('9', '34', 'wishlist', '2030-01-01')")
+    booted.execute("SELECT recvector.log_interaction('9', '34', 'wishlist', '2025-01-01')")
     booted.execute("SELECT recvector.log_interaction('9', '35', 'like', weight => 2)")
     rows = booted.execute("SELECT entity_id, kind, weight FROM recvector.events ORDER BY id").fetchall()
     assert rows == [("33", "dislike", -1.0), ("34", "wishlist", 0.5), ("35", "like", 2.0)]
@@ -100,12 +100,12 @@ def test_log_interaction_for_events_the_app_does_not_store(booted):
     assert "must not be NULL" in err.value.diag.message_primary
     with pytest.raises(psycopg.Error) as err:
         booted.execute("SELECT recvector.log_interaction('1', '1', weight => 'NaN')")
-    assert "finite" in err.value.diag.message_primary
+    assert "weight must be a number from -100 to 100" in err.value.diag.message_primary
 
 
 def test_disable_removes_triggers_and_stops_logging(booted):
     added = [r[0] for r in booted.execute("SELECT recvector.enable_auto_logging()")]
-    assert added == ["recvector_rental on rental"]
+    assert added == ["recvector_rental on public.rental"]
     assert [r[0] for r in booted.execute("SELECT recvector.enable_auto_logging()")] == added  # idempotent
     removed = [r[0] for r in booted.execute("SELECT recvector.disable_auto_logging()")]
     assert removed == added

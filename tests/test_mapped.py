@@ -32,7 +32,7 @@ def test_generated_queries_are_static_and_equal_the_compiled_sql(booted):
     src = one(booted, "SELECT prosrc FROM pg_proc WHERE proname = '_mapped_history'")
     assert '"public"."rental"' in src and "EXECUTE" not in src
     assert one(booted, "SELECT proconfig FROM pg_proc WHERE proname = '_mapped_seen'") == \
-        ["search_path=recvector, public, pg_catalog, pg_temp"]
+        ["search_path=pg_catalog, recvector, pg_temp"]
     # The auto-logging trigger has one static branch per source, keeps SECURITY DEFINER, and the
     # dynamic path only for sources it has no branch for.
     src, definer = booted.execute("SELECT prosrc, prosecdef FROM pg_proc WHERE proname = '_capture_interactions'").fetchone()

@@ -47,7 +47,7 @@ CASES = [
     ("wrong type for a number feature", _set(["entities", "features", 1, "kind"], "number"),
      "$.entities.features[1].column", "has type text, which cannot be used as a number feature"),
     ("join path type mismatch", _set(["interactions", 0, "path", 0, "match"], "last_update"),
-     "$.interactions[0].path[0].match", "join path step 1: types integer and timestamp with time zone do not match"),
+     "$.interactions[0].path[0].match", "inventory.last_update has type timestamp with time zone, which cannot be used as a key"),
     ("entity reference of the wrong type", _set(["interactions", 0, "path", 0, "select"], "last_update"),
      "$.interactions[0].path[0].select", "which cannot be used as an entity reference"),
     ("entity reference mismatching the entity id", _set(["entities", "id"], "title"),
@@ -120,7 +120,7 @@ def test_changing_dimensions_needs_reembed(booted):
     doc["embedding"]["dimensions"] = 128
     with pytest.raises(psycopg.Error) as err:
         booted.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
-    assert "1000 stored entity vectors are vector(384)" in err.value.diag.message_primary
+    assert "1000 stored entity vectors have 384 dimensions; the mapping declares" in err.value.diag.message_primary
     assert "recvector.reembed" in err.value.diag.message_hint
 
 

@@ -5,7 +5,7 @@ The same package serves three places: the code PL/Python runs inside the databas
 """
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .errors import EmbeddingError, MappingError, NotConfiguredError, RecVectorError  # noqa: E402
 

@@ -27,9 +27,9 @@ import urllib.parse
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from . import __version__
+from . import __version__, waiting
 from .errors import APICallError, ArgumentError, ChromaError, NotConfiguredError
-from .plpython import _column_type, _loaded
+from .plpython import _loaded, vector_dimensions
 from .providers.http import RetryStats, call_with_retries, request_json, resolve_api_key
 from .text import compose
 
@@ -44,7 +44,7 @@ class ChromaClient:
     def __init__(self, url: str, *, tenant: str = "default_tenant", database: str = "default_database",
                  token: str | None = None, timeout: float = 30.0, max_retries: int = 5,
                  base_delay: float = 0.5, max_delay: float = 10.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = waiting.sleep) -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ArgumentError(f"url must be an http:// or https:// address of a Chroma server, got {url!r}",
@@ -161,15 +161,23 @@ def _metadata_value(v: Any) -> Any:
     return str(v)
 
 
+TOKEN_ENV = re.compile(r"^RECVECTOR_[A-Z0-9_]{1,100}$")
+
+
 def _token(token_env: str | None) -> str | None:
+    """The Chroma token from the server's environment variable ``token_env``, which must start
+    with RECVECTOR_: a caller may not have any variable of the server sent to any URL."""
     if not token_env:
         return None
+    if not TOKEN_ENV.match(token_env):
+        raise ArgumentError(f"token_env must name an environment variable starting with RECVECTOR_, got {token_env!r}",
+                            hint="Put the Chroma token in e.g. RECVECTOR_CHROMA_TOKEN in the server's environment "
+                                 "(or the CLI's, outside the database) and pass that name.")
     return resolve_api_key({"api_key_env": token_env}, "chroma", token_env)
 
 
 def _dimensions(plpy: Any) -> int | None:
-    m = re.search(r"\((\d+)\)", _column_type(plpy, "recvector.entity_vectors"))
-    return int(m.group(1)) if m else None
+    return vector_dimensions(plpy, "recvector.entity_vectors")
 
 
 class _Enricher:

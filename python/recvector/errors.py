@@ -2,11 +2,13 @@
 
 Every error carries a one-line message, an optional detail and hint. Inside PostgreSQL they are
 raised as ``ERROR`` with DETAIL and HINT (see :mod:`recvector.plpython`); the CLI prints one line
-and exits non-zero.
+and exits non-zero. Keys and tokens are masked out of all three (:mod:`recvector.redaction`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .redaction import redact
 
 
 class RecVectorError(Exception):
@@ -15,10 +17,11 @@ class RecVectorError(Exception):
     sqlstate: str = "XX000"
 
     def __init__(self, message: str, *, detail: str | None = None, hint: str | None = None) -> None:
+        message = redact(message) or ""
         super().__init__(message)
         self.message = message
-        self.detail = detail
-        self.hint = hint
+        self.detail = redact(detail)
+        self.hint = redact(hint)
 
     def __str__(self) -> str:
         return self.message
@@ -119,6 +122,7 @@ class APICallError(ServiceError):
                  retryable: bool | None = None, hint: str | None = None) -> None:
         self.url = url
         self.status = status
+        body = redact(body)
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after

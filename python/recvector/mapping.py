@@ -84,13 +84,33 @@ Query = Callable[[str, Sequence[Any]], list[tuple]]
 # with braces broke str.format here).
 _REL = "\x00rel\x00"
 
+# Columns of a table, with their type and whether that type is *trusted*: built into PostgreSQL or
+# owned by a superuser (an extension's), and so is every type it is made of (a domain's base type,
+# an array's element type). Only trusted types are cast, compared or coerced by RecVector's code,
+# which runs as another role than the caller (SECURITY DEFINER): a type owned by an ordinary role
+# could carry a cast or a domain check of that role's making.
 _COLUMNS_SQL = """
-SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory::text,
-       c.relkind::text
+SELECT a.attname::text,
+       -- (the type as SQL can name it under any search_path: types outside pg_catalog qualified)
+       CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, a.atttypmod)
+            ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname) END,
+       t.typcategory::text,
+       c.relkind::text, c.oid::bigint, a.atttypid::bigint,
+       (WITH RECURSIVE chain(oid) AS (
+            SELECT a.atttypid
+            UNION
+            SELECT CASE WHEN ct.typtype = 'd' THEN ct.typbasetype ELSE ct.typelem END
+            FROM chain JOIN pg_catalog.pg_type AS ct ON ct.oid = chain.oid
+            WHERE ct.typtype = 'd' OR (ct.typcategory = 'A' AND ct.typelem <> 0))
+        SELECT pg_catalog.bool_and(tt.oid < 16384 OR r.rolsuper)
+        FROM chain JOIN pg_catalog.pg_type AS tt ON tt.oid = chain.oid
+        JOIN pg_catalog.pg_roles AS r ON r.oid = tt.typowner),
+       pg_catalog.format('%I.%I', tn.nspname, t.typname)
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY a.attnum
 """
@@ -101,6 +121,10 @@ class Column:
     name: str
     type: str       # format_type(), e.g. 'integer', 'character varying(50)'
     category: str   # pg_type.typcategory
+    rel_oid: int = 0
+    type_oid: int = 0
+    trusted: bool = True
+    type_ident: str = ""  # schema-qualified type name, found again by name after pg_restore
 
 
 @dataclass(frozen=True)
@@ -136,8 +160,14 @@ class Catalog:
             if not rows:
                 self._cache[table] = None
             else:
-                self._cache[table] = {r[0]: Column(r[0], r[1], r[2]) for r in rows if r[0] is not None}
+                self._cache[table] = {r[0]: Column(r[0], r[1], r[2], int(r[4]), int(r[5]), _truthy(r[6]), r[7])
+                                      for r in rows if r[0] is not None}
         return self._cache[table]
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean from the catalog query (PL/Python gives bool, the text-typed plan gives 't'/'f')."""
+    return value is True or value in ("t", "true", "True", 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,11 +253,13 @@ def _intended_branch_error(errors: list[Any]) -> Any:
 
 
 class _Checker:
-    """Checks a schema-valid document against the catalog, collecting every problem."""
+    """Checks a schema-valid document against the catalog, collecting every problem and every
+    column of the application's tables the compiled SQL will read."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.problems: list[Problem] = []
+        self.used: dict[tuple[TableRef, str], Column] = {}
 
     def table(self, text: str, path: str) -> tuple[TableRef, dict[str, Column] | None]:
         ref = TableRef.parse(text)
@@ -237,7 +269,10 @@ class _Checker:
         return ref, cols
 
     def column(self, table: TableRef, cols: dict[str, Column] | None, name: str, path: str,
-               categories: set[str] | None = None, role: str = "") -> Column | None:
+               categories: set[str] | None = None, role: str = "", *, cast: bool = True) -> Column | None:
+        """A column the SQL reads. ``cast``: it is cast, compared or coerced (ids, keys, times,
+        weights), so its type must be trusted; feature values are only printed with their type's
+        output function, which any type may have."""
         if cols is None:
             return None
         col = cols.get(name)
@@ -247,6 +282,12 @@ class _Checker:
         if categories is not None and col.category not in categories:
             self.problems.append(Problem(path, f"column {table}.{name} has type {col.type}, "
                                                f"which cannot be used as {role}"))
+        elif cast and not col.trusted:
+            self.problems.append(Problem(path, f"column {table}.{name} has type {col.type}, which is owned by a role "
+                                               "that is not a superuser: RecVector compares and casts only types built "
+                                               "into PostgreSQL or installed by a superuser (a type's owner can attach "
+                                               "casts and checks that would run inside RecVector)"))
+        self.used[(table, name)] = col
         return col
 
     def compatible(self, a: Column | None, b: Column | None, path: str, what: str) -> None:
@@ -254,6 +295,15 @@ class _Checker:
             return
         if a.category != b.category:
             self.problems.append(Problem(path, f"{what}: types {a.type} and {b.type} do not match"))
+
+    def columns_json(self, tables: Iterable[TableRef] | None = None) -> list[dict[str, Any]]:
+        """The used columns (of ``tables`` when given) with their relation and type, as compiled
+        into the mapping: RecVector checks them again before it reads (recvector._check_columns)."""
+        wanted = None if tables is None else set(tables)
+        return [{"rel": ref.sql, "rel_oid": col.rel_oid, "column": name, "type_oid": col.type_oid, "type": col.type,
+                 "type_ident": col.type_ident}
+                for (ref, name), col in sorted(self.used.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+                if wanted is None or ref in wanted]
 
 
 @dataclass
@@ -266,9 +316,12 @@ class Compiled:
     history: str
     seen: str
     all_interactions: str
-    sources: dict[str, dict[str, str]]
+    sources: dict[str, dict[str, Any]]
     user_id_type: str
     entity_id_type: str
+    columns: list[dict[str, Any]]
+    entity_columns: list[dict[str, Any]]
+    tables: list[str]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -281,6 +334,9 @@ class Compiled:
             "sources": self.sources,
             "user_id_type": self.user_id_type,
             "entity_id_type": self.entity_id_type,
+            "columns": self.columns,
+            "entity_columns": self.entity_columns,
+            "tables": self.tables,
         }
 
 
@@ -337,12 +393,35 @@ def mapping_problems(doc: Any, query: Query) -> list[Problem]:
 # --------------------------------------------------------------------------------------------
 
 def _value_expr(alias: str, columns: list[str], cols: Mapping[str, Column] | None) -> str:
+    """A feature value as text. Trusted types are cast (as before 0.3.0, so texts and fingerprints
+    stay the same); any other type is printed with its output function (pg_catalog.format), which
+    no cast of a role's making can replace."""
     if len(columns) == 1:
         c = columns[0]
-        if cols is not None and c in cols and cols[c].category == "A":
-            return f"array_to_string({alias}.{qi(c)}, ', ')"
+        col = cols.get(c) if cols is not None else None
+        if col is not None and col.category == "A":
+            return f"pg_catalog.array_to_string({alias}.{qi(c)}, ', ')"
+        if col is not None and not col.trusted:
+            return f"pg_catalog.format('%s', {alias}.{qi(c)})"
         return f"CAST({alias}.{qi(c)} AS TEXT)"
-    return "concat_ws(' ', " + ", ".join(f"{alias}.{qi(c)}" for c in columns) + ")"
+    return "pg_catalog.concat_ws(' ', " + ", ".join(f"{alias}.{qi(c)}" for c in columns) + ")"
+
+
+def _related_values(value: str, from_where: str, limit: int) -> str:
+    """The values of a feature kept in a related table, as one text: whitespace collapsed, case
+    variants counted as one (the first spelling in sort order is shown), the ``limit`` most frequent
+    kept, most frequent first, then in sort order."""
+    return ("(SELECT pg_catalog.string_agg(x.v, ', ' ORDER BY x.n DESC, x.v) FROM "
+            "(SELECT pg_catalog.min(y.v) AS v, pg_catalog.count(*) AS n FROM "
+            f"(SELECT pg_catalog.regexp_replace(pg_catalog.btrim({value}), '\\s+', ' ', 'g') AS v {from_where}) AS y "
+            "WHERE y.v <> '' GROUP BY pg_catalog.lower(y.v) "
+            f"ORDER BY pg_catalog.count(*) DESC, pg_catalog.min(y.v) LIMIT {int(limit)}) AS x)")
+
+
+# Undated interactions all get this time (no decay between them); with order_column, a row's
+# order_column value in microseconds is added, so that "newest" follows that key.
+UNDATED_EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+WEIGHT_CAP = 100.0
 
 
 def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, list[Problem]]:
@@ -358,6 +437,7 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
     ent_ref, ent_cols = ck.table(ent["table"], "$.entities.table")
     ent_id = ck.column(ent_ref, ent_cols, ent["id"], "$.entities.id", _ID_CATEGORIES, "an id")
     tables.add(str(ent_ref))
+    entity_tables: set[TableRef] = {ent_ref}
     feature_sql: list[str] = []
     names_seen: set[str] = set()
     for i, f in enumerate(ent["features"]):
@@ -372,43 +452,50 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         if src is None:
             for j, c in enumerate(columns):
                 cp = f"{p}.column" + (f"[{j}]" if isinstance(f["column"], list) else "")
-                ck.column(ent_ref, ent_cols, c, cp, wanted, role)
+                ck.column(ent_ref, ent_cols, c, cp, wanted, role, cast=False)
             feature_sql.append(_value_expr("e", columns, ent_cols))
             continue
         t_ref, t_cols = ck.table(src["table"], f"{p}.from.table")
         tables.add(str(t_ref))
-        key = ck.column(t_ref, t_cols, src["key"], f"{p}.from.key", _ID_CATEGORIES, "a key")
+        entity_tables.add(t_ref)
         for j, c in enumerate(columns):
             cp = f"{p}.column" + (f"[{j}]" if isinstance(f["column"], list) else "")
-            ck.column(t_ref, t_cols, c, cp, wanted, role)
+            ck.column(t_ref, t_cols, c, cp, wanted, role, cast=False)
         value = _value_expr("t", columns, t_cols)
-        agg = f"string_agg(DISTINCT {value}, ', ' ORDER BY {value})"
+        limit = int(f.get("max_values", 50))
+        if "entity_key" in src:
+            # One-to-many: rows of the related table that point at the entity (tags, reviews).
+            ek = ck.column(t_ref, t_cols, src["entity_key"], f"{p}.from.entity_key", _ID_CATEGORIES, "an entity reference")
+            ck.compatible(ek, ent_id, f"{p}.from.entity_key", f"{t_ref}.{src['entity_key']} against the entity id")
+            feature_sql.append(_related_values(
+                value, f"FROM {t_ref.sql} AS t WHERE t.{qi(src['entity_key'])} = e.{qi(ent['id'])}", limit))
+            continue
+        key = ck.column(t_ref, t_cols, src["key"], f"{p}.from.key", _ID_CATEGORIES, "a key")
         if "link" in src:
             link = src["link"]
             l_ref, l_cols = ck.table(link["table"], f"{p}.from.link.table")
             tables.add(str(l_ref))
-            le = ck.column(l_ref, l_cols, link["entity_column"], f"{p}.from.link.entity_column")
-            lk = ck.column(l_ref, l_cols, link["key_column"], f"{p}.from.link.key_column")
+            entity_tables.add(l_ref)
+            le = ck.column(l_ref, l_cols, link["entity_column"], f"{p}.from.link.entity_column", _ID_CATEGORIES, "a key")
+            lk = ck.column(l_ref, l_cols, link["key_column"], f"{p}.from.link.key_column", _ID_CATEGORIES, "a key")
             ck.compatible(le, ent_id, f"{p}.from.link.entity_column",
                           f"{l_ref}.{link['entity_column']} against the entity id")
             ck.compatible(lk, key, f"{p}.from.link.key_column",
                           f"{l_ref}.{link['key_column']} against {t_ref}.{src['key']}")
-            feature_sql.append(
-                f"(SELECT {agg} FROM {l_ref.sql} AS l JOIN {t_ref.sql} AS t "
-                f"ON t.{qi(src['key'])} = l.{qi(link['key_column'])} "
-                f"WHERE l.{qi(link['entity_column'])} = e.{qi(ent['id'])})")
+            feature_sql.append(_related_values(
+                value, f"FROM {l_ref.sql} AS l JOIN {t_ref.sql} AS t ON t.{qi(src['key'])} = l.{qi(link['key_column'])} "
+                       f"WHERE l.{qi(link['entity_column'])} = e.{qi(ent['id'])}", limit))
         else:
-            fk = ck.column(ent_ref, ent_cols, src["entity_column"], f"{p}.from.entity_column")
+            fk = ck.column(ent_ref, ent_cols, src["entity_column"], f"{p}.from.entity_column", _ID_CATEGORIES, "a key")
             ck.compatible(fk, key, f"{p}.from.entity_column",
                           f"{ent_ref}.{src['entity_column']} against {t_ref}.{src['key']}")
-            feature_sql.append(
-                f"(SELECT {agg} FROM {t_ref.sql} AS t "
-                f"WHERE t.{qi(src['key'])} = e.{qi(src['entity_column'])})")
+            feature_sql.append(_related_values(
+                value, f"FROM {t_ref.sql} AS t WHERE t.{qi(src['key'])} = e.{qi(src['entity_column'])}", limit))
 
     # Interaction sources
     params: list[dict[str, Any]] = []
-    branches: list[tuple[str, str, str, str]] = []  # (select-from-rel template, user filter, ts col, name)
-    sources: dict[str, dict[str, str]] = {}
+    branches: list[tuple[str, str, str, str, str]] = []  # (select-from-rel template, where, user filter, order key, time)
+    sources: dict[str, dict[str, Any]] = {}
     src_names: set[str] = set()
     for i, src in enumerate(doc["interactions"]):
         p = f"$.interactions[{i}]"
@@ -417,10 +504,28 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         src_names.add(src["name"])
         s_ref, s_cols = ck.table(src["table"], f"{p}.table")
         tables.add(str(s_ref))
+        source_tables: set[TableRef] = {s_ref}
         uc = ck.column(s_ref, s_cols, src["user_column"], f"{p}.user_column", _ID_CATEGORIES, "a user id")
         ck.compatible(uc, user_id, f"{p}.user_column",
                       f"{s_ref}.{src['user_column']} against {user_ref}.{doc['users']['id']}")
-        ck.column(s_ref, s_cols, src["timestamp_column"], f"{p}.timestamp_column", _DATETIME, "a timestamp")
+        if src.get("timestamp_column") and src.get("order_column"):
+            ck.problems.append(Problem(f"{p}.order_column", "give timestamp_column or order_column, not both "
+                                                           "(order_column orders interactions that have no time)"))
+        if src.get("timestamp_column"):
+            ck.column(s_ref, s_cols, src["timestamp_column"], f"{p}.timestamp_column", _DATETIME, "a timestamp")
+            ts = f"CAST(s.{qi(src['timestamp_column'])} AS TIMESTAMPTZ)"
+            ts_ok = f"s.{qi(src['timestamp_column'])} IS NOT NULL AND pg_catalog.isfinite(s.{qi(src['timestamp_column'])})"
+            order_key = f"s.{qi(src['timestamp_column'])}"
+        elif src.get("order_column"):
+            ck.column(s_ref, s_cols, src["order_column"], f"{p}.order_column", {"N"}, "an order key")
+            oc = f"s.{qi(src['order_column'])}"
+            ts = f"({UNDATED_EPOCH} + pg_catalog.make_interval(secs => CAST({oc} AS DOUBLE PRECISION) / 1000000))"
+            ts_ok = f"{oc} IS NOT NULL"
+            order_key = oc
+        else:
+            ts = UNDATED_EPOCH
+            ts_ok = "TRUE"
+            order_key = ""  # set below: the entity id as text, the history's own tie-break
         current = ck.column(s_ref, s_cols, src["entity_column"], f"{p}.entity_column", _ID_CATEGORIES,
                             "an entity reference")
         joins: list[str] = []
@@ -429,7 +534,8 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
             hp = f"{p}.path[{h}]"
             h_ref, h_cols = ck.table(hop["table"], f"{hp}.table")
             tables.add(str(h_ref))
-            match = ck.column(h_ref, h_cols, hop["match"], f"{hp}.match")
+            source_tables.add(h_ref)
+            match = ck.column(h_ref, h_cols, hop["match"], f"{hp}.match", _ID_CATEGORIES, "a key")
             ck.compatible(current, match, f"{hp}.match", f"join path step {h + 1}")
             current = ck.column(h_ref, h_cols, hop["select"], f"{hp}.select", _ID_CATEGORIES,
                                 "an entity reference")
@@ -439,50 +545,78 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
             prev_alias, prev_col = alias, hop["select"]
         ck.compatible(current, ent_id, f"{p}.entity_column" if not src["path"] else f"{p}.path",
                       "the entity reference against the entity id")
+        order_desc = True
+        if not order_key:
+            order_key, order_desc = f"CAST({prev_alias}.{qi(prev_col)} AS TEXT)", False
 
         w = src["weight"]
         prm: dict[str, Any] = {"kind": src["name"]}
         kind_sql = f"CAST($1 -> {i} ->> 'kind' AS TEXT)"
         if "fixed" in w:
             prm["fixed"] = float(w["fixed"])
-            weight_sql = f"CAST($1 -> {i} ->> 'fixed' AS DOUBLE PRECISION)"
+            raw_weight = f"CAST($1 -> {i} ->> 'fixed' AS DOUBLE PRECISION)"
         elif "by_type" in w:
             bt = w["by_type"]
-            ck.column(s_ref, s_cols, bt["column"], f"{p}.weight.by_type.column")
+            tc = ck.column(s_ref, s_cols, bt["column"], f"{p}.weight.by_type.column", cast=False)
             prm["values"] = {k: float(v) for k, v in bt["values"].items()}
             prm["default"] = float(bt["default"]) if "default" in bt else None
-            tcol = f"CAST(s.{qi(bt['column'])} AS TEXT)"
+            tcol = _value_expr("s", [bt["column"]], {bt["column"]: tc} if tc else None)
             kind_sql = tcol
-            weight_sql = (f"COALESCE(CAST($1 -> {i} -> 'values' ->> {tcol} AS DOUBLE PRECISION), "
+            raw_weight = (f"COALESCE(CAST($1 -> {i} -> 'values' ->> {tcol} AS DOUBLE PRECISION), "
                           f"CAST($1 -> {i} ->> 'default' AS DOUBLE PRECISION))")
         else:
             fv = w["from_value"]
             ck.column(s_ref, s_cols, fv["column"], f"{p}.weight.from_value.column", _NUMERIC, "a rating value")
             prm["center"] = float(fv.get("center", 0.0))
             prm["scale"] = float(fv.get("scale", 1.0))
-            weight_sql = (f"((CAST(s.{qi(fv['column'])} AS DOUBLE PRECISION) - "
-                          f"CAST($1 -> {i} ->> 'center' AS DOUBLE PRECISION)) / "
+            value = f"CAST(s.{qi(fv['column'])} AS DOUBLE PRECISION)"
+            if fv.get("transform") == "log":
+                # Implicit counts (plays, views): ln(1 + count), saturating.
+                linear = (f"(pg_catalog.ln(1 + GREATEST({value}, 0)) / "
                           f"CAST($1 -> {i} ->> 'scale' AS DOUBLE PRECISION))")
+            else:
+                linear = (f"(({value} - CAST($1 -> {i} ->> 'center' AS DOUBLE PRECISION)) / "
+                          f"CAST($1 -> {i} ->> 'scale' AS DOUBLE PRECISION))")
+            if "positive_from" in fv and fv.get("transform") != "log" and fv["positive_from"] <= prm["center"]:
+                ck.problems.append(Problem(f"{p}.weight.from_value.positive_from",
+                                           f"positive_from ({fv['positive_from']}) must be above center ({prm['center']}): "
+                                           "values between them would be liked without counting as positive"))
+            if "positive_from" in fv:
+                # Below the threshold a value never counts as liked: at most 0 (neutral or a dislike).
+                prm["positive_from"] = float(fv["positive_from"])
+                raw_weight = (f"(CASE WHEN {value} >= CAST($1 -> {i} ->> 'positive_from' AS DOUBLE PRECISION) "
+                              f"THEN {linear} ELSE LEAST({linear}, 0) END)")
+            else:
+                raw_weight = linear
+        # Weights are kept within [-100, 100] whatever the data holds (a poisoned value cannot
+        # overflow a profile), NaN is no weight.
+        weight_sql = f"LEAST(GREATEST({raw_weight}, -{WEIGHT_CAP}), {WEIGHT_CAP})"
         params.append(prm)
 
-        ts = f"s.{qi(src['timestamp_column'])}"
         select = (f"SELECT CAST(s.{qi(src['user_column'])} AS TEXT) AS user_id, "
                   f"CAST({prev_alias}.{qi(prev_col)} AS TEXT) AS entity_id, "
-                  f"{kind_sql} AS kind, {weight_sql} AS weight, CAST({ts} AS TIMESTAMPTZ) AS occurred_at "
+                  f"{kind_sql} AS kind, {weight_sql} AS weight, {ts} AS occurred_at "
                   f"FROM {_REL} AS s {' '.join(joins)}".rstrip())
         where = (f"s.{qi(src['user_column'])} IS NOT NULL AND {prev_alias}.{qi(prev_col)} IS NOT NULL "
-                 f"AND {ts} IS NOT NULL AND {weight_sql} IS NOT NULL")
+                 f"AND {ts_ok} AND {raw_weight} IS NOT NULL AND {raw_weight} <> CAST('NaN' AS DOUBLE PRECISION)")
         user_type = uc.type if uc else "text"
         # $4 is the user id when it is valid for the users.id type, else NULL (see recvector._id_or_null).
         user_filter = f"s.{qi(src['user_column'])} = CAST($4 AS {user_type})"
-        branches.append((select, where, user_filter, ts))
+        branches.append((select, where, user_filter, order_key + (" DESC" if order_desc else ""), ts))
+        own = sorted({name for (ref, name) in ck.used if ref == s_ref})
+        failed_row = ("pg_catalog.jsonb_build_object(" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}', r.{qi(c)}"
+                                                                  for c in own) + ")")
         sources[src["name"]] = {
             "table": str(s_ref),
+            "table_oid": s_cols[src["user_column"]].rel_oid if s_cols and src["user_column"] in s_cols else 0,
             "index": str(i),
             "trigger": select.replace(_REL, "new_rows") + f" WHERE {where}",
-            # The same rows kept as jsonb after a failed trigger (recvector.retry_failed).
-            "retry": select.replace(_REL, f"jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
+            # The mapped columns of the inserted rows, kept as jsonb when recording fails
+            # (recvector.retry_failed re-reads them with the same query).
+            "failed_row": failed_row,
+            "retry": select.replace(_REL, f"pg_catalog.jsonb_populate_recordset(CAST(NULL AS {s_ref.sql}), $2)")
                      + f" WHERE {where}",
+            "columns": ck.columns_json(source_tables),
         }
 
     if ck.problems:
@@ -492,18 +626,20 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
     events = "\"recvector\".\"events\""
     # $5: an optional cutoff (only interactions before it: evaluation builds profiles "as of" a time).
     cut = "($5::timestamptz IS NULL OR {t} < $5::timestamptz)"
-    hist_parts = [f"({sel.replace(_REL, _src_table(doc, k))} WHERE {wh} AND {uf} AND {cut.format(t=f'CAST({ts} AS TIMESTAMPTZ)')} "
-                  f"ORDER BY {ts} DESC LIMIT $3)"
-                  for k, (sel, wh, uf, ts) in enumerate(branches)]
+    hist_parts = []
+    for k, (sel, wh, uf, order_key, ts) in enumerate(branches):
+        order = f" ORDER BY {order_key}"
+        hist_parts.append(f"({sel.replace(_REL, _src_table(doc, k))} WHERE {wh} AND {uf} AND "
+                          f"{cut.format(t=ts)}{order} LIMIT $3)")
     hist_parts.append(f"(SELECT {ev_cols} FROM {events} WHERE user_id = $2 AND {cut.format(t='occurred_at')} "
                       "ORDER BY occurred_at DESC LIMIT $3)")
     history = (f"SELECT {ev_cols} FROM ({' UNION ALL '.join(hist_parts)}) AS h "
-               f"ORDER BY occurred_at DESC, entity_id, kind LIMIT $3")
+               f"ORDER BY occurred_at DESC, entity_id DESC, kind LIMIT $3")
     seen_parts = [f"SELECT entity_id FROM ({sel.replace(_REL, _src_table(doc, k))} WHERE {wh} AND {uf}) AS b{k}"
-                  for k, (sel, wh, uf, _ts) in enumerate(branches)]
+                  for k, (sel, wh, uf, _o, _t) in enumerate(branches)]
     seen_parts.append(f"SELECT entity_id FROM {events} WHERE user_id = $2")
     seen = "SELECT DISTINCT entity_id FROM (" + " UNION ALL ".join(seen_parts) + ") AS h"
-    all_parts = [f"{sel.replace(_REL, _src_table(doc, k))} WHERE {wh}" for k, (sel, wh, _uf, _ts) in enumerate(branches)]
+    all_parts = [f"{sel.replace(_REL, _src_table(doc, k))} WHERE {wh}" for k, (sel, wh, _uf, _o, _t) in enumerate(branches)]
     all_parts.append(f"SELECT {ev_cols} FROM {events}")
     all_interactions = " UNION ALL ".join(all_parts)
 
@@ -532,6 +668,9 @@ def _compile(doc: dict[str, Any], catalog: Catalog) -> tuple[Compiled | None, li
         sources=sources,
         user_id_type=user_id.type if user_id else "text",
         entity_id_type=ent_id.type if ent_id else "text",
+        columns=ck.columns_json(),
+        entity_columns=ck.columns_json(entity_tables),
+        tables=sorted(tables),
     ), []
 
 

@@ -125,6 +125,9 @@ def install_plain(conn: psycopg.Connection, schema: str = "public") -> str:
 
 def _run(conn: psycopg.Connection, fn: Callable[..., Any], *args: Any, on_notice: Callable[[str], None] | None = None,
          **kwargs: Any) -> Any:
+    # The same fixed search_path the functions have inside the database: nothing a caller's path
+    # holds can stand in for a built-in or RecVector's own object.
+    conn.execute("SET search_path = pg_catalog, recvector, pg_temp")
     plpy = PsycopgPlpy(conn, on_notice)
     try:
         result = fn(plpy, *args, **kwargs)

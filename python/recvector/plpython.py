@@ -11,26 +11,45 @@ import json
 import time
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from . import __version__
+from . import __version__, waiting
 from .errors import ArgumentError, MappingError, NotConfiguredError, Problem, RecVectorError
-from .mapping import interval_seconds, load_mapping, mapping_problems, qi
+from .mapping import TableRef, interval_seconds, load_mapping, mapping_problems, qi
 from .providers import EmbeddingModel, get_embedding_model
+from .redaction import redact
 from .text import compose, fingerprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _sql_errors(fn: F) -> F:
-    """Turn RecVectorError into a PostgreSQL ERROR with detail, hint and SQLSTATE."""
+    """Turn RecVectorError into a PostgreSQL ERROR with detail, hint and SQLSTATE; any other Python
+    error into an ERROR with its text, keys masked. Waits inside the call are interruptible by
+    statement_timeout and cancel (:mod:`recvector.waiting`)."""
 
     @functools.wraps(fn)
     def wrapper(plpy: Any, *args: Any, **kwargs: Any) -> Any:
+        waiting.use_server_wait(_server_wait(plpy))
         try:
             return fn(plpy, *args, **kwargs)
         except RecVectorError as e:
             plpy.error(e.message, detail=e.detail, hint=e.hint, sqlstate=e.sqlstate)
+        except plpy.SPIError:
+            raise  # the server's own error (a cancel, a timeout, a constraint): as it is
+        except Exception as e:  # noqa: BLE001 - a bug or a library's error: no key may leave with it
+            plpy.error(redact(f"{type(e).__name__}: {e}"), sqlstate="XX000")
+        finally:
+            waiting.use_server_wait(None)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _server_wait(plpy: Any) -> Any:
+    plan = plpy.prepare("SELECT pg_catalog.pg_sleep($1)", ["float8"])
+
+    def wait(seconds: float) -> None:
+        plpy.execute(plan, [seconds])  # pg_sleep checks for interrupts: cancel and statement_timeout raise here
+
+    return wait
 
 
 def _query(plpy: Any) -> Callable[[str, Sequence[Any]], list[tuple]]:
@@ -47,9 +66,12 @@ def _query(plpy: Any) -> Callable[[str, Sequence[Any]], list[tuple]]:
 
 
 def _loaded(plpy: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The loaded mapping (document, compiled), after checking that the mapped columns still have
+    the types it was compiled for (recvector._check_columns)."""
     rows = plpy.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
     if not rows.nrows():
         raise NotConfiguredError()
+    plpy.execute("SELECT recvector._check_columns(compiled -> 'columns') FROM recvector.mapping WHERE id = 1")
     return json.loads(rows[0]["d"]), json.loads(rows[0]["c"])
 
 
@@ -67,11 +89,13 @@ def _vector_literal(vec: Iterable[float]) -> str:
     return "[" + ",".join(repr(float(x)) for x in vec) + "]"
 
 
-def _column_type(plpy: Any, table: str) -> str:
+def vector_dimensions(plpy: Any, table: str) -> int | None:
+    """D of a table's ``embedding vector(D)`` column; None while it is an untyped ``vector``."""
     plan = plpy.prepare(
-        "SELECT pg_catalog.format_type(atttypid, atttypmod) AS t FROM pg_catalog.pg_attribute "
+        "SELECT CASE WHEN atttypmod > 0 THEN atttypmod END AS d FROM pg_catalog.pg_attribute "
         "WHERE attrelid = $1::regclass AND attname = 'embedding'", ["text"])
-    return plpy.execute(plan, [table])[0]["t"]
+    d = plpy.execute(plan, [table])[0]["d"]
+    return int(d) if d is not None else None
 
 
 def _count(plpy: Any, sql: str) -> int:
@@ -89,7 +113,9 @@ def validate_schema(plpy: Any, mapping: str) -> list[tuple[str, str]]:
     return [(p.path, p.message) for p in mapping_problems(mapping, _query(plpy))]
 
 
-def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> dict[str, Any]:
+def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool, recompile: bool = False) -> dict[str, Any]:
+    """Validate, compile and store a mapping. ``recompile``: the loaded document compiled again by
+    this version (an extension update), keeping when and by whom it was loaded."""
     if mapping is None:
         raise MappingError([Problem("$", "the mapping is NULL")])
     full, compiled = load_mapping(mapping, _query(plpy))
@@ -106,15 +132,16 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
     previous = plpy.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
     prev_model = json.loads(previous[0]["c"]).get("model_id") if previous.nrows() else None
 
-    want = f"vector({dims})"
-    current = _column_type(plpy, "recvector.entity_vectors")
+    current = vector_dimensions(plpy, "recvector.entity_vectors")
     stored = _count(plpy, "SELECT count(*) AS n FROM recvector.entity_vectors")
-    if current != want:
-        other = _count(plpy, f"SELECT count(*) AS n FROM recvector.entity_vectors WHERE vector_dims(embedding) <> {dims}")
+    if current != dims:
+        other = _count(plpy, "SELECT count(*) AS n FROM recvector.entity_vectors "
+                             f"WHERE array_length(embedding::real[], 1) <> {dims}")
         if other and not allow_dimension_change:
             raise MappingError(
                 [Problem("$.embedding.dimensions",
-                         f"{other} stored entity vectors are {current}; the mapping declares {dims} dimensions")],
+                         f"{other} stored entity vectors have {current or 'other'} dimensions; "
+                         f"the mapping declares {dims}")],
                 hint="Changing the vector size means embedding every entity again: "
                      "SELECT recvector.reembed('<mapping json>'::jsonb);")
         if other:
@@ -127,12 +154,15 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
             detail="Profiles and recommendations mix two vector spaces until every entity is embedded again.",
             hint="Run SELECT recvector.reembed();")
 
+    compiled_json["granted"] = _grant_definer(plpy, compiled.tables, json.loads(previous[0]["c"]).get("granted", [])
+                                              if previous.nrows() else [])
     plan = plpy.prepare(
         "INSERT INTO recvector.mapping (id, document, compiled, loaded_at, loaded_by) "
         "VALUES (1, $1::jsonb, $2::jsonb, now(), current_user) "
-        "ON CONFLICT (id) DO UPDATE SET document = excluded.document, compiled = excluded.compiled, "
-        "loaded_at = excluded.loaded_at, loaded_by = excluded.loaded_by", ["text", "text"])
-    plpy.execute(plan, [json.dumps(full), json.dumps(compiled_json)])
+        "ON CONFLICT (id) DO UPDATE SET document = excluded.document, compiled = excluded.compiled"
+        + ("" if recompile else ", loaded_at = excluded.loaded_at, loaded_by = excluded.loaded_by"), ["text", "text"])
+    # (On a recompile the stored document, defaults included, is kept as it was.)
+    plpy.execute(plan, [mapping if recompile else json.dumps(full), json.dumps(compiled_json)])
     plpy.execute("SELECT recvector._generate_mapped()")
 
     advice = _index_advice(plpy, full)
@@ -163,6 +193,29 @@ def _apply_mapping(plpy: Any, mapping: str, *, allow_dimension_change: bool) -> 
         "triggers_removed": removed,
         "index_advice": [a["sql"] for a in advice],
     }
+
+
+DEFINER_ROLE = "recvector_definer"
+
+
+def _grant_definer(plpy: Any, tables: list[str], previously: list[str]) -> list[str]:
+    """SELECT on the mapped tables (and USAGE on their schemas) for the role RecVector's SECURITY
+    DEFINER functions run as, which has no other privilege on the application's data; revoked from
+    tables an earlier mapping named and this one does not. Returns the tables granted."""
+    exists = plpy.execute(plpy.prepare("SELECT to_regrole($1) IS NOT NULL AS ok", ["text"]), [DEFINER_ROLE])[0]["ok"]
+    if not exists:  # a plain-SQL install made by a non-superuser has no definer role
+        return []
+    granted = []
+    for name in tables:
+        ref = TableRef.parse(name)
+        plpy.execute(f"GRANT USAGE ON SCHEMA {qi(ref.schema)} TO {qi(DEFINER_ROLE)}")
+        plpy.execute(f"GRANT SELECT ON TABLE {ref.sql} TO {qi(DEFINER_ROLE)}")
+        granted.append(str(ref))
+    for name in sorted(set(previously) - set(granted)):
+        ref = TableRef.parse(name)
+        if plpy.execute(plpy.prepare("SELECT to_regclass($1) IS NOT NULL AS ok", ["text"]), [ref.sql])[0]["ok"]:
+            plpy.execute(f"REVOKE SELECT ON TABLE {ref.sql} FROM {qi(DEFINER_ROLE)}")
+    return granted
 
 
 _HAS_LEADING_INDEX = (
@@ -200,6 +253,17 @@ def _same_table(plpy: Any, table: str, regclass_text: str) -> bool:
 @_sql_errors
 def set_schema(plpy: Any, mapping: str) -> str:
     return json.dumps(_apply_mapping(plpy, mapping, allow_dimension_change=False))
+
+
+@_sql_errors
+def recompile(plpy: Any) -> str:
+    """Compile the loaded mapping again with this version (run by every install and update of the
+    extension): new checks and SQL apply at once, and the definer role gets its grants."""
+    rows = plpy.execute("SELECT document::text AS d FROM recvector.mapping WHERE id = 1")
+    if not rows.nrows():
+        return json.dumps({"recompiled": False})
+    summary = _apply_mapping(plpy, rows[0]["d"], allow_dimension_change=True, recompile=True)
+    return json.dumps({"recompiled": True, **summary})
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,9 +445,21 @@ def _refresh_entities(plpy: Any, entity_ids: list[str] | None) -> dict[str, Any]
             "removed": len(gone), "missing": gone}
 
 
+SAFE_SEARCH_PATH = "pg_catalog, recvector, pg_temp"
+
+
 @_sql_errors
 def bootstrap(plpy: Any, *, batch_size: int | None, max_entities: int | None, commit: bool) -> str:
-    return json.dumps(_bootstrap(plpy, batch_size, max_entities, commit))
+    if not commit:
+        return json.dumps(_bootstrap(plpy, batch_size, max_entities, commit))
+    # The resumable form is a procedure, which cannot carry a fixed search_path (it commits):
+    # set the same safe path for its run and put the caller's back after.
+    old = plpy.execute("SELECT pg_catalog.current_setting('search_path') AS p")[0]["p"]
+    plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, false)", ["text"]), [SAFE_SEARCH_PATH])
+    try:
+        return json.dumps(_bootstrap(plpy, batch_size, max_entities, commit))
+    finally:
+        plpy.execute(plpy.prepare("SELECT pg_catalog.set_config('search_path', $1, false)", ["text"]), [old])
 
 
 @_sql_errors

@@ -37,7 +37,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN t_from IS NULL OR t_to IS NULL THEN 0::double precision
         WHEN extract(epoch FROM (t_to - t_from)) <= 0 THEN 1::double precision
         WHEN extract(epoch FROM (t_to - t_from)) / half_life_seconds > 100 THEN 0::double precision
-        ELSE power(0.5::double precision, extract(epoch FROM (t_to - t_from))::double precision / half_life_seconds)
+        ELSE pg_catalog.power(0.5::double precision, extract(epoch FROM (t_to - t_from))::double precision / half_life_seconds)
     END
 $$;
 COMMENT ON FUNCTION recvector._decay(timestamptz, timestamptz, double precision) IS
@@ -49,8 +49,8 @@ COMMENT ON FUNCTION recvector._decay(timestamptz, timestamptz, double precision)
 CREATE OR REPLACE FUNCTION recvector._scale(v vector, s double precision)
 RETURNS vector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN abs(s) < 1e-9 THEN NULL
-                ELSE v * array_fill(s::real, ARRAY[vector_dims(v)])::vector END
+    SELECT CASE WHEN pg_catalog.abs(s) < 1e-9 THEN NULL
+                ELSE v OPERATOR(@vector@.*) pg_catalog.array_fill(s::real, ARRAY[@vector@.vector_dims(v)])::@vector@.vector END
 $$;
 COMMENT ON FUNCTION recvector._scale(vector, double precision) IS
   'Internal: vector times scalar (NULL when |s| < 1e-9, so it drops out of sums).';
@@ -59,11 +59,11 @@ COMMENT ON FUNCTION recvector._scale(vector, double precision) IS
 CREATE OR REPLACE FUNCTION recvector._add_counts(a jsonb, b jsonb)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(jsonb_object_agg(key, total ORDER BY key), '{}'::jsonb)
-    FROM (SELECT key, sum(value::numeric) AS total
-          FROM (SELECT * FROM jsonb_each_text(coalesce(a, '{}'::jsonb))
+    SELECT coalesce(pg_catalog.jsonb_object_agg(key, total ORDER BY key), '{}'::jsonb)
+    FROM (SELECT key, pg_catalog.sum(value::numeric) AS total
+          FROM (SELECT * FROM pg_catalog.jsonb_each_text(coalesce(a, '{}'::jsonb))
                 UNION ALL
-                SELECT * FROM jsonb_each_text(coalesce(b, '{}'::jsonb))) AS kv
+                SELECT * FROM pg_catalog.jsonb_each_text(coalesce(b, '{}'::jsonb))) AS kv
           GROUP BY key) AS s
 $$;
 COMMENT ON FUNCTION recvector._add_counts(jsonb, jsonb) IS 'Internal: adds two {"kind": count} objects key by key.';
@@ -72,8 +72,8 @@ COMMENT ON FUNCTION recvector._add_counts(jsonb, jsonb) IS 'Internal: adds two {
 CREATE OR REPLACE FUNCTION recvector._noise(seed bigint, id text)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN seed IS NULL THEN random()
-                ELSE ('x' || substr(md5(seed::text || ':' || id), 1, 8))::bit(32)::bigint / 4294967296.0 END
+    SELECT CASE WHEN seed IS NULL THEN pg_catalog.random()
+                ELSE ('x' || pg_catalog.substr(pg_catalog.md5(seed::text || ':' || id), 1, 8))::bit(32)::bigint / 4294967296.0 END
 $$;
 COMMENT ON FUNCTION recvector._noise(bigint, text) IS
   'Internal: exploration noise in [0,1): a hash of (seed, id) when a seed is given, random() otherwise.';
@@ -112,53 +112,3 @@ $$;
 COMMENT ON FUNCTION recvector._id_or_null(text, text) IS
   'Internal: the id when it is a valid value of the given type (the user id column''s), NULL otherwise.';
 
--- Vector columns typed vector(D) and the HNSW cosine index: done by set_schema, and again by
--- recvector.repair() after a pg_dump/restore (which restores data but not an extension table's
--- altered column type or its index).
-CREATE OR REPLACE FUNCTION recvector._ensure_storage(dims integer)
-RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    result jsonb := '{}';
-    cur text;
-BEGIN
-    SELECT pg_catalog.format_type(atttypid, atttypmod) INTO cur FROM pg_catalog.pg_attribute
-    WHERE attrelid = 'recvector.entity_vectors'::regclass AND attname = 'embedding';
-    IF cur IS DISTINCT FROM format('vector(%s)', dims) THEN
-        IF EXISTS (SELECT 1 FROM recvector.entity_vectors WHERE vector_dims(embedding) <> dims) THEN
-            RAISE EXCEPTION 'stored entity vectors do not have % dimensions', dims
-                USING ERRCODE = 'data_exception', HINT = 'SELECT recvector.reembed(''<mapping json>''::jsonb);';
-        END IF;
-        UPDATE recvector.rec_user_profiles SET embedding = NULL
-        WHERE embedding IS NOT NULL AND vector_dims(embedding) <> dims;
-        EXECUTE format('ALTER TABLE recvector.entity_vectors ALTER COLUMN embedding TYPE vector(%s)', dims);
-        EXECUTE format('ALTER TABLE recvector.rec_user_profiles ALTER COLUMN embedding TYPE vector(%s)', dims);
-        result := result || jsonb_build_object('column_type', format('vector(%s)', dims));
-    END IF;
-    IF to_regclass('recvector.entity_vectors_embedding_hnsw') IS NULL THEN
-        CREATE INDEX entity_vectors_embedding_hnsw ON recvector.entity_vectors
-            USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 200);
-        result := result || '{"hnsw_index": "created"}';
-    ELSE
-        result := result || '{"hnsw_index": "present"}';
-    END IF;
-    RETURN result;
-END
-$$;
-COMMENT ON FUNCTION recvector._ensure_storage(integer) IS
-  'Internal: types the vector columns vector(dims) and creates the HNSW cosine index if missing.';
-
-CREATE OR REPLACE FUNCTION recvector.repair()
-RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    m recvector.mapping := recvector._mapping();
-    result jsonb;
-BEGIN
-    result := recvector._ensure_storage((m.document -> 'embedding' ->> 'dimensions')::integer);
-    PERFORM recvector._generate_mapped();
-    RETURN result;
-END
-$$;
-COMMENT ON FUNCTION recvector.repair() IS
-  'Restores what pg_dump/restore does not carry for an extension''s tables and functions: the vector(D) column type, the HNSW index and the per-mapping query functions. Safe to run any time; returns what it did.';

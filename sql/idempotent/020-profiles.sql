@@ -24,7 +24,7 @@ BEGIN
                FROM h JOIN recvector.entity_vectors v ON v.entity_id = h.entity_id
                WHERE h.weight <> 0),
         ref AS (SELECT max(occurred_at) AS t_ref, count(*)::integer AS n FROM hv),
-        agg AS (SELECT sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, hl))) AS s,
+        agg AS (SELECT @vector@.sum(recvector._scale(hv.embedding, hv.weight * recvector._decay(hv.occurred_at, ref.t_ref, hl))) AS s,
                        sum(abs(hv.weight) * recvector._decay(hv.occurred_at, ref.t_ref, hl)) AS a
                 FROM hv, ref)
     SELECT CASE WHEN agg.a > 0 THEN recvector._scale(agg.s, 1.0 / agg.a) END, coalesce(agg.a, 0), ref.t_ref, ref.n
@@ -46,8 +46,17 @@ BEGIN
     IF update_user_profile.user_id IS NULL THEN
         RAISE EXCEPTION 'user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- Lock the row first: concurrent ingests for this user wait, and are then seen by the history read.
-    PERFORM 1 FROM recvector.rec_user_profiles r WHERE r.user_id = update_user_profile.user_id FOR UPDATE;
+    -- Lock the row first, without waiting: concurrent ingests for this user then wait for us and are
+    -- seen by the history read. A row another transaction holds (an application's insert in
+    -- progress) is an error here rather than a wait, so that maintenance never waits on the
+    -- application in a cycle (docs/reliability.md); the queue tries again.
+    BEGIN
+        PERFORM 1 FROM recvector.rec_user_profiles r WHERE r.user_id = update_user_profile.user_id FOR UPDATE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'the profile of user % is being written by another transaction', quote_literal(update_user_profile.user_id)
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'Try again when it commits; recvector.process_queue() retries queued users by itself.';
+    END;
     p := recvector._profile_from_history(update_user_profile.user_id);
     INSERT INTO recvector.rec_user_profiles AS r
         (user_id, embedding, accumulated_weight, last_interaction_at, interaction_count_since_update, version, last_updated)
@@ -59,8 +68,9 @@ BEGIN
             interaction_count_since_update = 0,
             version = r.version + 1,
             last_updated = now()
-        WHERE (r.embedding, r.accumulated_weight, r.last_interaction_at, r.interaction_count_since_update)
-              IS DISTINCT FROM (excluded.embedding, excluded.accumulated_weight, excluded.last_interaction_at, 0);
+        -- (vectors compared as real[]: pgvector's = is not on RecVector's search_path)
+        WHERE (r.embedding::real[], r.accumulated_weight, r.last_interaction_at, r.interaction_count_since_update)
+              IS DISTINCT FROM (excluded.embedding::real[], excluded.accumulated_weight, excluded.last_interaction_at, 0);
     SELECT * INTO result FROM recvector.rec_user_profiles r WHERE r.user_id = update_user_profile.user_id;
     RETURN result;
 END
@@ -75,6 +85,7 @@ DECLARE
     m recvector.mapping := recvector._mapping();
     n integer;
 BEGIN
+    PERFORM recvector._check_columns(m.compiled -> 'columns');
     EXECUTE format($q$
         WITH t AS (%s),
         per_kind AS (SELECT entity_id, kind, count(*) AS cnt, count(*) FILTER (WHERE weight > 0) AS pos
@@ -111,14 +122,29 @@ DECLARE
     m recvector.mapping := recvector._mapping();
     users text[];
     u text;
+    failed integer := 0;
+    first_error text;
 BEGIN
+    PERFORM recvector._check_columns(m.compiled -> 'columns');
     EXECUTE format('SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM (%s) AS t', m.compiled ->> 'all_interactions')
     INTO users USING m.compiled -> 'params';
+    -- One user's failure (a lock held by the application, bad data) never stops the others: it is
+    -- rolled back alone and the user is queued for the worker.
     FOREACH u IN ARRAY coalesce(users, '{}') LOOP
-        PERFORM recvector.update_user_profile(u);
+        BEGIN
+            PERFORM recvector.update_user_profile(u);
+        EXCEPTION WHEN OTHERS THEN
+            failed := failed + 1;
+            first_error := coalesce(first_error, format('user %s: %s', u, SQLERRM));
+            PERFORM recvector._queue_quietly('profile', u, SQLERRM);
+        END;
     END LOOP;
-    RETURN coalesce(cardinality(users), 0);
+    IF failed > 0 THEN
+        RAISE WARNING 'recvector: % of % profiles could not be rebuilt now and are queued for recvector.process_queue() (first: %)',
+            failed, cardinality(users), first_error;
+    END IF;
+    RETURN coalesce(cardinality(users), 0) - failed;
 END
 $$;
 COMMENT ON FUNCTION recvector.rebuild_profiles() IS
-  'Recomputes the profile of every user who has interactions (in user_id order). Returns the number of users.';
+  'Recomputes the profile of every user who has interactions (in user_id order); a user whose recompute fails (a row locked by the application, bad data) is rolled back alone, queued for the worker, and reported in a WARNING. Returns the number of profiles rebuilt.';

@@ -31,7 +31,7 @@ LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
     ids text[];
-    vecs vector[];
+    vecs @vector@.vector[];
     sims double precision[];
     pops double precision[];
     explore double precision[];
@@ -40,7 +40,7 @@ DECLARE
     taken boolean[];
     n integer;
     best integer;
-    bv vector;
+    bv @vector@.vector;
     old_ef text;
     old_iter text;
 BEGIN
@@ -60,10 +60,10 @@ BEGIN
             SELECT c.entity_id, v_alpha * c.sim + c.pop + c.expl, c.sim, c.pop, c.expl, 0::double precision
             FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
                          CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl
-                  FROM (SELECT v.entity_id, v.embedding <=> prof AS d
+                  FROM (SELECT v.entity_id, v.embedding OPERATOR(@vector@.<=>) prof AS d
                         FROM recvector.entity_vectors AS v
                         WHERE NOT (v.entity_id = ANY (seen))
-                        ORDER BY v.embedding <=> prof
+                        ORDER BY v.embedding OPERATOR(@vector@.<=>) prof
                         LIMIT v_pool) AS p
                   LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
                   OFFSET 0) AS c
@@ -74,10 +74,10 @@ BEGIN
             'SELECT c.entity_id, $4 * c.sim + c.pop + c.expl, c.sim, c.pop, c.expl, 0::double precision
              FROM (SELECT p.entity_id, p.d, 1 - p.d AS sim, $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
                           CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
-                   FROM (SELECT v.entity_id, v.embedding <=> $1 AS d
+                   FROM (SELECT v.entity_id, v.embedding OPERATOR(@vector@.<=>) $1 AS d
                          FROM recvector.entity_vectors AS v
                          WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
-                         ORDER BY v.embedding <=> $1
+                         ORDER BY v.embedding OPERATOR(@vector@.<=>) $1
                          LIMIT $3) AS p
                    LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
                    OFFSET 0) AS c
@@ -98,10 +98,10 @@ BEGIN
         FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
                      v_beta * ln(1 + coalesce(s.popularity, 0)) AS pop,
                      CASE WHEN v_eps > 0 THEN v_eps * recvector._noise(_rank.seed, p.entity_id) ELSE 0 END AS expl
-              FROM (SELECT v.entity_id, v.embedding, v.embedding <=> prof AS d
+              FROM (SELECT v.entity_id, v.embedding, v.embedding OPERATOR(@vector@.<=>) prof AS d
                     FROM recvector.entity_vectors AS v
                     WHERE NOT (v.entity_id = ANY (seen))
-                    ORDER BY v.embedding <=> prof
+                    ORDER BY v.embedding OPERATOR(@vector@.<=>) prof
                     LIMIT v_pool) AS p
               LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
               ORDER BY p.d, p.entity_id) AS c;
@@ -111,10 +111,10 @@ BEGIN
                      FROM (SELECT p.entity_id, p.embedding, p.d, 1 - p.d AS sim,
                                   $5 * ln(1 + coalesce(s.popularity, 0)) AS pop,
                                   CASE WHEN $6 > 0 THEN $6 * recvector._noise($7, p.entity_id) ELSE 0 END AS expl
-                           FROM (SELECT v.entity_id, v.embedding, v.embedding <=> $1 AS d
+                           FROM (SELECT v.entity_id, v.embedding, v.embedding OPERATOR(@vector@.<=>) $1 AS d
                                  FROM recvector.entity_vectors AS v
                                  WHERE NOT (v.entity_id = ANY ($2)) AND v.entity_id IN (' || restrict_sql || ')
-                                 ORDER BY v.embedding <=> $1
+                                 ORDER BY v.embedding OPERATOR(@vector@.<=>) $1
                                  LIMIT $3) AS p
                            LEFT JOIN recvector.rec_entity_stats AS s ON s.entity_id = p.entity_id
                            ORDER BY p.d, p.entity_id) AS c'
@@ -147,7 +147,7 @@ BEGIN
         SELECT array_agg(x.ms2), (array_agg(x.o ORDER BY v_lambda * x.r - (1 - v_lambda) * coalesce(x.ms2, 0) DESC, x.o)
                                   FILTER (WHERE NOT x.t))[1]
         INTO maxsim, best
-        FROM (SELECT u.o, u.t, u.r, CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v <=> bv)) END AS ms2
+        FROM (SELECT u.o, u.t, u.r, CASE WHEN u.t THEN u.ms ELSE greatest(u.ms, 1 - (u.v OPERATOR(@vector@.<=>) bv)) END AS ms2
               FROM unnest(maxsim, vecs, taken, rel) WITH ORDINALITY AS u(ms, v, t, r, o)) AS x;
     END LOOP;
 END
@@ -178,7 +178,7 @@ DECLARE
     v_beta double precision;
     v_pool integer;
     v_eps double precision;
-    prof vector;
+    prof @vector@.vector;
     seen text[] := '{}';
     restrict_sql text;
 BEGIN
@@ -217,7 +217,8 @@ BEGIN
                                        recvector._id_or_null(rec_recommend.user_id, m.compiled ->> 'user_id_type'));
     END IF;
 
-    seen := seen || coalesce(rec_recommend.exclude, '{}');
+    -- NULL ids in exclude are ignored (a NULL can never match an entity).
+    seen := seen || coalesce(array_remove(rec_recommend.exclude, NULL), '{}');
     IF rec_recommend.filter IS NOT NULL THEN
         SELECT f.compiled INTO restrict_sql FROM recvector.filters AS f WHERE f.name = rec_recommend.filter;
         IF restrict_sql IS NULL THEN
@@ -282,7 +283,7 @@ RETURNS TABLE (entity_id text, score double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
-    q vector;
+    q @vector@.vector;
     old_ef text;
 BEGIN
     IF rec_similar.entity IS NULL THEN
@@ -299,8 +300,8 @@ BEGIN
     PERFORM set_config('hnsw.ef_search', least(greatest(rec_similar.k + 1, 40), 1000)::text, true);
     RETURN QUERY EXECUTE
         'SELECT c.entity_id, 1 - c.d FROM (
-             SELECT v.entity_id, v.embedding <=> $1 AS d FROM recvector.entity_vectors AS v
-             ORDER BY v.embedding <=> $1 LIMIT $2) AS c
+             SELECT v.entity_id, v.embedding OPERATOR(@vector@.<=>) $1 AS d FROM recvector.entity_vectors AS v
+             ORDER BY v.embedding OPERATOR(@vector@.<=>) $1 LIMIT $2) AS c
          WHERE c.entity_id <> $3 ORDER BY c.d, c.entity_id LIMIT $2 - 1'
         USING q, rec_similar.k + 1, rec_similar.entity;
     PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);

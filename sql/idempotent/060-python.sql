@@ -10,11 +10,14 @@
 CREATE OR REPLACE FUNCTION recvector._py_library_dir()
 RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(nullif(current_setting('recvector.python_lib_dir', true), ''),
+    -- The setting recvector.python_lib_dir (for RecVector's own tests) is honoured only in a
+    -- superuser's session: anyone else could point it at a directory of their own.
+    SELECT coalesce(CASE WHEN (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = session_user)
+                         THEN nullif(pg_catalog.current_setting('recvector.python_lib_dir', true), '') END,
                     '/usr/local/lib/recvector/@VERSION@')
 $$;
 COMMENT ON FUNCTION recvector._py_library_dir() IS
-  'Internal: directory of the recvector Python library for this extension version (setting recvector.python_lib_dir overrides it).';
+  'Internal: directory of the recvector Python library for this extension version (/usr/local/lib/recvector/<version>; the setting recvector.python_lib_dir overrides it in a superuser''s session only).';
 
 CREATE OR REPLACE FUNCTION recvector._rethrow(state text, message text, detail text, hint text)
 RETURNS void
@@ -40,6 +43,11 @@ COMMENT ON FUNCTION recvector._rethrow(text, text, text, text) IS
 --@call rv.set_schema(plpy, mapping)
 COMMENT ON FUNCTION recvector.set_schema(jsonb) IS
   'Loads the mapping of the application''s tables (rec_schema.json). Validates it against the shipped JSON Schema and the live catalog, reporting every problem with its JSON path; compiles identifier-quoted SQL checked with sqlglot; types the vector columns and builds the HNSW index. Writes nothing if anything is wrong. Returns a summary.';
+
+--@python recvector._recompile() RETURNS jsonb
+--@call rv.recompile(plpy)
+COMMENT ON FUNCTION recvector._recompile() IS
+  'Internal: compiles the loaded mapping again with this version of RecVector (run by every install and update), keeping the document and when it was loaded; an update whose mapping no longer passes the checks fails with the problems listed.';
 
 --@python recvector.embed(texts text[]) RETURNS vector[]
 --@call rv.embed(plpy, texts)

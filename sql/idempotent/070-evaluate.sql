@@ -12,11 +12,12 @@ DECLARE
     m recvector.mapping := recvector._mapping();
     sc jsonb := m.document -> 'scoring';
     hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
-    prof vector;
+    prof @vector@.vector;
     seen text[];
     hist jsonb;
 BEGIN
     PERFORM recvector._check_k(explain.k);
+    PERFORM recvector._check_columns(m.compiled -> 'columns');
     SELECT p.embedding INTO prof FROM recvector.rec_user_profiles AS p WHERE p.user_id = explain.user_id;
     IF prof IS NULL THEN
         RAISE EXCEPTION 'user % has no profile to explain', quote_literal(explain.user_id)
@@ -51,10 +52,10 @@ BEGIN
            (SELECT coalesce(jsonb_agg(c ORDER BY (c ->> 'contribution')::double precision DESC), '[]')
             FROM (SELECT jsonb_build_object('entity_id', e ->> 'entity_id', 'kind', e ->> 'kind', 'at', e -> 'at',
                                             'contribution', (e ->> 'share')::double precision
-                                                * (1 - ((e ->> 'embedding')::vector <=> v.embedding))
-                                                / nullif(vector_norm(prof), 0)) AS c
+                                                * (1 - ((e ->> 'embedding')::@vector@.vector OPERATOR(@vector@.<=>) v.embedding))
+                                                / nullif(@vector@.vector_norm(prof), 0)) AS c
                   FROM jsonb_array_elements(hist) AS e
-                  ORDER BY (e ->> 'share')::double precision * (1 - ((e ->> 'embedding')::vector <=> v.embedding)) DESC
+                  ORDER BY (e ->> 'share')::double precision * (1 - ((e ->> 'embedding')::@vector@.vector OPERATOR(@vector@.<=>) v.embedding)) DESC
                   LIMIT explain.reasons) AS top)
     FROM r JOIN recvector.entity_vectors AS v ON v.entity_id = r.entity_id
     ORDER BY r.rank;
@@ -80,7 +81,7 @@ DECLARE
     v_beta double precision := coalesce(evaluate.beta, (sc ->> 'beta')::double precision);
     v_pool integer := greatest(coalesce(evaluate.candidate_pool, (sc ->> 'candidate_pool')::integer), evaluate.k);
     u record;
-    prof vector;
+    prof @vector@.vector;
     seen text[];
     lists jsonb := '{}';
     recs text[];
@@ -88,6 +89,7 @@ DECLARE
     avg_pop double precision;
 BEGIN
     PERFORM recvector._check_k(evaluate.k);
+    PERFORM recvector._check_columns(m.compiled -> 'columns');
     IF evaluate.part NOT IN ('all', 'validation', 'test') THEN
         RAISE EXCEPTION 'part must be all, validation or test, got %', evaluate.part USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -151,7 +153,7 @@ BEGIN
         FROM recvector_eval e
     ), ils AS (
         SELECT s.method, s.user_id,
-               (SELECT avg(1 - (a.embedding <=> b.embedding)) FROM recvector.entity_vectors a, recvector.entity_vectors b
+               (SELECT avg(1 - (a.embedding OPERATOR(@vector@.<=>) b.embedding)) FROM recvector.entity_vectors a, recvector.entity_vectors b
                 WHERE a.entity_id = ANY (s.recs) AND b.entity_id = ANY (s.recs) AND a.entity_id < b.entity_id) AS sim,
                (SELECT avg(ln(1 + coalesce(st.popularity, 0))) FROM unnest(s.recs) AS r(id)
                 LEFT JOIN recvector.rec_entity_stats st ON st.entity_id = r.id) AS pop

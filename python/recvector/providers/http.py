@@ -3,7 +3,8 @@
 * ``post_json`` turns every failure into :class:`APICallError` (status, body, request id,
   ``Retry-After``), retryable for 408/409/429/5xx, timeouts and network errors.
 * ``call_with_retries`` retries retryable errors with exponential backoff and full jitter, waiting
-  at least ``Retry-After`` when the server sends one.
+  at least ``Retry-After`` when the server sends one, but never more than ``retry_max_seconds``;
+  waits are interruptible by statement_timeout and cancel inside the database (:mod:`..waiting`).
 * ``HostedEmbeddingModel`` splits texts into requests within the provider's input and token limits
   and runs them with bounded concurrency, in order.
 """
@@ -21,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+from .. import waiting
 from ..errors import APICallError, EmbeddingError, MissingAPIKeyError
+from ..redaction import register as register_secret
 from .base import EmbeddingModel, Purpose
 
 T = TypeVar("T")
@@ -41,6 +44,7 @@ def resolve_api_key(config: Mapping[str, Any], provider: str, default_env: str, 
         key = os.environ.get(env, "").strip()
     if not key and required:
         raise MissingAPIKeyError(provider=provider, env=env, file=key_file)
+    register_secret(key)
     return key or None
 
 
@@ -116,7 +120,7 @@ class RetryStats:
 
 
 def call_with_retries(fn: Callable[[], T], *, max_retries: int, base_delay: float, max_delay: float,
-                      stats: RetryStats, sleep: Callable[[float], None] = time.sleep) -> T:
+                      stats: RetryStats, sleep: Callable[[float], None] = waiting.sleep) -> T:
     attempt = 0
     while True:
         with stats.lock:
@@ -129,7 +133,8 @@ def call_with_retries(fn: Callable[[], T], *, max_retries: int, base_delay: floa
                     e.detail = f"{e.detail}; attempts={attempt + 1}"
                 raise
             backoff = random.uniform(0, min(max_delay, base_delay * (2 ** attempt)))  # full jitter
-            delay = max(backoff, e.retry_after or 0.0)
+            # Retry-After is honoured up to retry_max_seconds, never beyond.
+            delay = min(max(backoff, e.retry_after or 0.0), max_delay)
             with stats.lock:
                 stats.retries += 1
                 stats.planned_wait_seconds += delay
@@ -188,12 +193,17 @@ class HostedEmbeddingModel(EmbeddingModel):
         return vectors
 
     def embed(self, texts: Sequence[str], purpose: Purpose = "document") -> list[list[float]]:
+        """Requests run on worker threads while the calling thread waits in slices the server can
+        interrupt: a cancelled statement stops waiting at once (requests in flight end within
+        their timeout)."""
         batches = self._batches(texts)
-        if self.concurrency <= 1 or len(batches) <= 1:
-            results = [self._embed_batch(texts[a:b], purpose) for a, b in batches]
-        else:
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                results = list(pool.map(lambda ab: self._embed_batch(texts[ab[0]:ab[1]], purpose), batches))
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(batches))))
+        try:
+            futures = [pool.submit(self._embed_batch, texts[a:b], purpose) for a, b in batches]
+            waiting.wait_for(futures)
+            results = [f.result() for f in futures]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         out = [v for batch in results for v in batch]
         self.check_dimensions(out)
         return out
