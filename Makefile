@@ -1,7 +1,7 @@
 # RecVector: PGXS for the extension files, plus the Python library PL/Python loads and the model.
 #   make install   extension + Python library + local model (run as root; `make deps` first on a new machine)
 #   make demo      everything a new machine needs, then the Pagila demo (offline, local model)
-#   make test      everything the tests need, then the test suite
+#   make test      everything the tests need, then the test suite (make test-fast: the tier without a database)
 #   make bench     benchmarks -> docs/benchmarks*.md (quick); make bench-full adds 1M entities
 
 EXTVERSION := $(shell sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" extension/recvector.control)
@@ -41,7 +41,7 @@ install:
 	@echo "pg_config not found: run 'make deps' first (as root)"; exit 1
 endif
 
-.PHONY: release bench-full test-deps studio release-archive deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
+.PHONY: test-fast test-typescript release bench-full test-deps studio release-archive deps sql check-sql install-python install-current-python install-released-python install-model client server demo test bench
 
 deps:
 	bash scripts/install-deps.sh
@@ -127,8 +127,18 @@ test-deps:
 	@command -v chromium >/dev/null 2>&1 || { echo "==> apt-get install chromium"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
+# The fast tier (no database: mapping compiler, text, filters, providers' requests, layout), then
+# the database suite, then the TypeScript client's tests against the real extension.
+test-fast: client
+	$(VPY) -m pytest -q tests/unit
+
 test: deps test-deps install client server
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q tests/unit
+	$(VPY) -m pytest -q tests --ignore=tests/unit
+	$(MAKE) test-typescript
+
+test-typescript:
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm test
 
 # Quick mode (under 5 minutes): Pagila, then 100k synthetic entities. bench-full: 1M entities
 # (about 20 minutes on 2 cores). Both write docs/benchmarks*.md and .json.
@@ -136,10 +146,10 @@ CHINOOK := $(wildcard ../shared/datasets/chinook/Chinook_PostgreSql.sql)
 BENCH_ARGS := $(if $(CHINOOK),--chinook $(CHINOOK))
 
 bench: deps install client server
-	$(VPY) -m recvector.bench $(BENCH_ARGS)
-	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 20
+	$(VPY) -m bench.pagila $(BENCH_ARGS)
+	$(VPY) -m bench.scale --entities 100000 --load-seconds 20
 
 bench-full: deps install client server
-	$(VPY) -m recvector.bench $(BENCH_ARGS)
-	$(VPY) -m recvector.bench_scale --entities 100000 --load-seconds 60
-	$(VPY) -m recvector.bench_scale --entities 1000000 --load-seconds 60
+	$(VPY) -m bench.pagila $(BENCH_ARGS)
+	$(VPY) -m bench.scale --entities 100000 --load-seconds 60
+	$(VPY) -m bench.scale --entities 1000000 --load-seconds 60

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import PAGILA_MAPPING, dsn, one, pagila_mapping, vec
+from conftest import PAGILA_MAPPING, dsn, one, pagila_mapping
 
 USER_SCHEMAS = "('pg_catalog', 'information_schema', 'recvector', 'pg_toast')"
 

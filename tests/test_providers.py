@@ -3,7 +3,6 @@ server answering in each provider's documented shapes (tests/fake_providers.py).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import threading

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import __version__, waiting
 from .errors import APICallError, ArgumentError, ChromaError, NotConfiguredError
-from .plpython import _loaded, vector_dimensions
+from .storing import loaded, vector_dimensions
 from .providers.http import RetryStats, call_with_retries, request_json, resolve_api_key
 from .text import compose
 
@@ -230,7 +230,7 @@ def sync(plpy: Any, url: str, collection: str, *, full_sync: bool = False, batch
                              hint="Leave it NULL to use the server's maximum batch size (at most 1000).")
     if max_retries is None or max_retries < 0:
         raise ArgumentError(f"max_retries must be 0 or more, got {max_retries}")
-    doc, compiled = _loaded(plpy)
+    doc, compiled = loaded(plpy)
     dims = _dimensions(plpy)
     if dims is None:
         raise NotConfiguredError()

@@ -68,7 +68,7 @@ class Client:
         self.close()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _rows(self, query: str | sql.Composed, params: tuple | dict = ()) -> list[tuple]:
+    def rows(self, query: str | sql.Composed, params: tuple | dict = ()) -> list[tuple]:
         try:
             with self.conn.cursor() as cur:
                 cur.execute(query, params)
@@ -76,12 +76,12 @@ class Client:
         except psycopg.Error as e:
             raise _wrap(e) from None
 
-    def _one(self, query: str, params: tuple | dict = ()) -> Any:
-        rows = self._rows(query, params)
+    def one(self, query: str, params: tuple | dict = ()) -> Any:
+        rows = self.rows(query, params)
         return rows[0][0] if rows else None
 
     def extension_schema(self) -> str:
-        schema = self._one("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        schema = self.one("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                            "WHERE p.proname = 'rec_recommend' ORDER BY n.nspname = 'public' DESC LIMIT 1")
         if schema is None:
             raise RecVectorError("RecVector is not installed in this database",
@@ -100,29 +100,29 @@ class Client:
                 return outside.install_plain(self.conn, schema)
             except psycopg.Error as e:
                 raise _wrap(e) from None
-        self._rows("CREATE EXTENSION IF NOT EXISTS recvector CASCADE")
-        return self._one("SELECT extversion FROM pg_extension WHERE extname = 'recvector'")
+        self.rows("CREATE EXTENSION IF NOT EXISTS recvector CASCADE")
+        return self.one("SELECT extversion FROM pg_extension WHERE extname = 'recvector'")
 
     def set_schema(self, mapping: dict[str, Any] | str) -> dict[str, Any]:
         text = mapping if isinstance(mapping, str) else json.dumps(mapping)
         if not self.in_database():
             return self._outside("set_schema", text)
-        return self._one("SELECT recvector.set_schema(%s::jsonb)", (text,))
+        return self.one("SELECT recvector.set_schema(%s::jsonb)", (text,))
 
     def validate_schema(self, mapping: dict[str, Any] | str) -> list[tuple[str, str]]:
         text = mapping if isinstance(mapping, str) else json.dumps(mapping)
         if not self.in_database():
             from .mapping import mapping_problems
             from .outside import PsycopgPlpy
-            from .plpython import _query
+            from .spi import query_function
 
-            return [(p.path, p.message) for p in mapping_problems(text, _query(PsycopgPlpy(self.conn)))]
-        return [(p, m) for p, m in self._rows("SELECT path, problem FROM recvector.validate_schema(%s::jsonb)", (text,))]
+            return [(p.path, p.message) for p in mapping_problems(text, query_function(PsycopgPlpy(self.conn)))]
+        return [(p, m) for p, m in self.rows("SELECT path, problem FROM recvector.validate_schema(%s::jsonb)", (text,))]
 
     def sync(self) -> dict[str, Any]:
         if not self.in_database():
             return self._outside("sync")
-        return self._one("SELECT recvector.sync()")
+        return self.one("SELECT recvector.sync()")
 
     def chroma_sync(self, url: str, collection: str, *, full_sync: bool = False, batch_size: int | None = None,
                     recreate: bool = False, tenant: str = "default_tenant", database: str = "default_database",
@@ -133,7 +133,7 @@ class Client:
                   token_env=token_env)
         if not self.in_database():
             return self._outside("chroma_sync", url, collection, **kw)
-        return self._one("SELECT recvector.chroma_sync(%(url)s, %(collection)s, full_sync => %(full_sync)s, "
+        return self.one("SELECT recvector.chroma_sync(%(url)s, %(collection)s, full_sync => %(full_sync)s, "
                          "batch_size => %(batch_size)s, tenant => %(tenant)s, database => %(database)s, "
                          "recreate => %(recreate)s, token_env => %(token_env)s)",
                          {"url": url, "collection": collection, **kw})
@@ -143,7 +143,7 @@ class Client:
         if not self.in_database():
             return self._outside("chroma_verify", url, collection, sample=sample, tenant=tenant, database=database,
                                  token_env=token_env)
-        return self._one("SELECT recvector.chroma_verify(%s, %s, %s, %s, %s, %s)",
+        return self.one("SELECT recvector.chroma_verify(%s, %s, %s, %s, %s, %s)",
                          (url, collection, sample, tenant, database, token_env))
 
     def drain_entities(self, max_items: int = 100) -> int:
@@ -156,9 +156,9 @@ class Client:
         if not self.in_database():
             return self._outside("bootstrap", batch_size)
         if resumable:
-            self._rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
+            self.rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
             return None
-        return self._one("SELECT recvector.bootstrap(%s)", (batch_size,))
+        return self.one("SELECT recvector.bootstrap(%s)", (batch_size,))
 
     def recommend(self, user_id: Any, k: int = 10, lambda_: float | None = None, **options: Any) -> list[Recommendation]:
         schema = self.extension_schema()
@@ -168,21 +168,21 @@ class Client:
         q = sql.SQL("SELECT entity_id, score FROM {}.rec_recommend({}::text, {}, {}::double precision{})").format(
             sql.Identifier(schema), args[0], args[1], args[2],
             sql.SQL("").join(sql.SQL(", ") + n for n in named))
-        return [Recommendation(e, s) for e, s in self._rows(q)]
+        return [Recommendation(e, s) for e, s in self.rows(q)]
 
     def similar(self, entity_id: Any, k: int = 10) -> list[Recommendation]:
         schema = self.extension_schema()
         q = sql.SQL("SELECT entity_id, score FROM {}.rec_similar(%s::text, %s)").format(sql.Identifier(schema))
-        return [Recommendation(e, s) for e, s in self._rows(q, (str(entity_id), k))]
+        return [Recommendation(e, s) for e, s in self.rows(q, (str(entity_id), k))]
 
     def log_interaction(self, user_id: Any, entity_id: Any, kind: str = "interaction",
                         at: datetime | None = None, weight: float | None = None) -> None:
-        self._rows("SELECT recvector.log_interaction(%s::text, %s::text, %s, coalesce(%s::timestamptz, now()), %s)",
+        self.rows("SELECT recvector.log_interaction(%s::text, %s::text, %s, coalesce(%s::timestamptz, now()), %s)",
                    (str(user_id), str(entity_id), kind, at, weight))
 
     def upsert_entity(self, *entity_ids: Any) -> dict[str, Any]:
         """Re-embed entities whose row in the application's table was inserted or changed."""
-        return self._one("SELECT recvector.refresh_entities(%s::text[])", ([str(i) for i in entity_ids],))
+        return self.one("SELECT recvector.refresh_entities(%s::text[])", ([str(i) for i in entity_ids],))
 
     def evaluate(self, k: int = 10, max_users: int | None = None, **options: Any) -> list[dict[str, Any]]:
         """recvector.evaluate(): RecVector beside a popularity and a random baseline on the app's history."""
@@ -190,23 +190,23 @@ class Client:
                                  for n, v in options.items() if v is not None)
         q = sql.SQL("SELECT * FROM recvector.evaluate({}, {}{})").format(sql.Literal(k), sql.Literal(max_users), named)
         cols = ["method", "users", "recall", "ndcg", "mrr", "coverage", "intra_list_similarity", "popularity_bias"]
-        return [dict(zip(cols, r)) for r in self._rows(q)]
+        return [dict(zip(cols, r)) for r in self.rows(q)]
 
     def explain(self, user_id: Any, k: int = 10, lambda_: float | None = None) -> list[dict[str, Any]]:
         cols = ["rank", "entity_id", "score", "similarity", "popularity_term", "exploration_term", "mmr_penalty", "because"]
-        rows = self._rows("SELECT * FROM recvector.explain(%s::text, %s, %s)", (str(user_id), k, lambda_))
+        rows = self.rows("SELECT * FROM recvector.explain(%s::text, %s, %s)", (str(user_id), k, lambda_))
         return [dict(zip(cols, r)) for r in rows]
 
     def status(self) -> dict[str, Any]:
         """``recvector.status()``: version, mapping, counts and what waits for the worker."""
-        return self._rows("SELECT row_to_json(s) FROM recvector.status() AS s")[0][0]  # json keeps the column order
+        return self.rows("SELECT row_to_json(s) FROM recvector.status() AS s")[0][0]  # json keeps the column order
 
     def update_user_profile(self, user_id: Any) -> None:
-        self._rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
+        self.rows("SELECT recvector.update_user_profile(%s::text)", (str(user_id),))
 
     def process_queue(self, max_items: int = 100) -> int:
         """Profile recomputes (and, in-database, queued entities) in SQL; see also drain_entities."""
-        return int(self._one("SELECT recvector.process_queue(%s)", (max_items,)))
+        return int(self.one("SELECT recvector.process_queue(%s)", (max_items,)))
 
     def worker(self, *, interval: float = 1.0, max_items: int = 100,
                stop: Callable[[], bool] = lambda: False) -> Iterator[int]:

@@ -30,7 +30,7 @@ def _say(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def _load_sql(dsn: str, files: list[Path]) -> None:
+def load_sql(dsn: str, files: list[Path]) -> None:
     psql = shutil.which("psql")
     if psql is None:
         raise RecVectorError("psql is not on PATH", hint="Install postgresql-client (it loads the Pagila dump).")
@@ -92,7 +92,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     say("==> loading the Pagila sample (1,000 films, 599 customers, 16,044 rentals)")
-    _load_sql(demo_dsn, data)
+    load_sql(demo_dsn, data)
 
     notices: list[str] = []
 
@@ -120,7 +120,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
         report["similar"] = {"film": film[1], "similar": [t for t, _ in sims]}
 
         say("\n==> SELECT recvector.enable_auto_logging()   -- opt-in trigger on rental")
-        c._rows("SELECT recvector.enable_auto_logging()")
+        c.rows("SELECT recvector.enable_auto_logging()")
         cid = DEMO_CUSTOMERS[0]
         threshold = int(report["mapping"] and _rows(
             conn, "SELECT document -> 'aggregation' ->> 'batch_threshold' FROM recvector.mapping")[0][0])
@@ -146,7 +146,7 @@ def run_demo(dsn: str = "", *, database: str = "recvector_demo", json_output: bo
         for (title,) in cold:
             say(f"    {title.title()}")
         report["cold_start"] = [t for (t,) in cold]
-        c._rows("SELECT recvector.disable_auto_logging()")
+        c.rows("SELECT recvector.disable_auto_logging()")
     if json_output:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -15,7 +15,9 @@ import sqlglot
 from sqlglot import exp
 
 from .errors import Problem, RecVectorError
-from .mapping import Catalog, Query, TableRef, qi
+from .mapping import Catalog, Query, TableRef, check_select, qi
+from .spi import query_function
+from .storing import loaded
 
 ALLOWED_FUNCTIONS = {"LOWER", "UPPER", "LENGTH", "COALESCE", "ABS", "ROUND", "TRIM"}
 _PREDICATES = (exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In,
@@ -63,6 +65,14 @@ def compile_filter(expression: str, doc: dict[str, Any], query: Query) -> str:
                 raise FilterError(expression, f"column {node.sql()} must not be qualified")
             if node.name not in cols:
                 raise FilterError(expression, f"column {node.name!r} does not exist in table {ent}")
+        if isinstance(node, exp.Cast):
+            # A cast of a column whose type an ordinary role owns could run that role's cast
+            # function inside rec_recommend (docs/security.md, rule 4).
+            for c in node.find_all(exp.Column):
+                col = cols.get(c.name)
+                if col is not None and not col.trusted:
+                    raise FilterError(expression, f"column {c.name!r} has type {col.type}, owned by a role that is not "
+                                                  "a superuser: it can be compared with literals but not cast")
     qualified = tree.transform(
         lambda n: exp.column(n.name, table="e", quoted=True) if isinstance(n, exp.Column) else n)
     where = qualified.sql(dialect="postgres")
@@ -75,3 +85,22 @@ def problems(expression: str, doc: dict[str, Any], query: Query) -> list[Problem
     except FilterError as e:
         return [Problem("$", e.message)]
     return []
+
+
+def store_filter(db: Any, name: str, expression: str | None) -> dict[str, Any]:
+    """Check and store a named filter (NULL expression: remove it)."""
+    if not name or not name.strip():
+        raise RecVectorError("a filter needs a name")
+    if expression is None:
+        db.execute(db.prepare("DELETE FROM recvector.filters WHERE name = $1", ["text"]), [name])
+        return {"name": name, "removed": True}
+    doc, _ = loaded(db)
+    compiled = compile_filter(expression, doc, query_function(db))
+    ent = doc["entities"]["table"]
+    check_select(compiled, {ent if "." in ent else f"public.{ent}"})
+    db.execute(db.prepare(
+        "INSERT INTO recvector.filters (name, expression, compiled) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO UPDATE SET expression = excluded.expression, compiled = excluded.compiled, "
+        "created_at = now()", ["text", "text", "text"]), [name, expression, compiled])
+    allowed = db.execute(f"SELECT count(*) AS n FROM ({compiled}) AS f")[0]["n"]
+    return {"name": name, "expression": expression, "entities_allowed": int(allowed)}

@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from .errors import MappingError, Problem
+from .providers.registry import defaults as provider_defaults
 
 MAPPING_VERSION = 1
 
@@ -41,13 +42,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "embedding": {"provider": "local"},
 }
 
-# Model and size when the mapping names only the provider.
-PROVIDER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "local": {"model": "all-MiniLM-L6-v2", "dimensions": 384, "batch_size": 32},
-    "openai": {"model": "text-embedding-3-small", "dimensions": 1536},
-    "gemini": {"model": "gemini-embedding-001", "dimensions": 768},
-    "huggingface": {"model": "sentence-transformers/all-MiniLM-L6-v2", "dimensions": 384},
-}
 
 # pg_type.typcategory values that each role accepts.
 _DATETIME = {"D"}
@@ -348,7 +342,7 @@ def with_defaults(doc: Mapping[str, Any]) -> dict[str, Any]:
         merged.update(out.get(section) or {})
         out[section] = merged
     emb = out["embedding"]
-    for key, value in PROVIDER_DEFAULTS[emb["provider"]].items():
+    for key, value in provider_defaults(emb["provider"]).items():
         emb.setdefault(key, value)
     for i, f in enumerate(out["entities"]["features"]):
         f.setdefault("weight", 1.0)

@@ -4,7 +4,8 @@ For managed PostgreSQL (RDS, Cloud SQL, Supabase, ...) where pgvector is allowed
 PL/Python nor custom extensions are: `recvector install --plain` creates the same schema and the
 same SQL/PL/pgSQL serving path from a plain script, and `recvector set-schema`, `bootstrap`, `sync`
 and `worker` run mapping validation and embedding here, with the very same functions
-(:mod:`recvector.plpython`) that run inside the database elsewhere. :class:`PsycopgPlpy` gives them
+(:mod:`recvector.applying`, :mod:`recvector.bootstrapping`, :mod:`recvector.storing`) that run
+inside the database elsewhere. :class:`PsycopgPlpy` gives them
 the small part of PL/Python's ``plpy`` API they use.
 """
 from __future__ import annotations
@@ -17,14 +18,16 @@ from typing import Any, Callable, Sequence
 import psycopg
 from psycopg import sql
 
-from . import __version__
+from . import __version__, bootstrapping
+from .applying import apply_mapping
 from .errors import RecVectorError
+from .storing import refresh_entities
 
 # A quoted identifier, a string literal, or a $N parameter (only the last is rewritten).
 _PARAM = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$(\d+)')
 
 
-def _to_psycopg(query: str) -> str:
+def to_psycopg(query: str) -> str:
     """$1-style parameters -> psycopg's %(pN)s (literal % doubled); a "$1" inside a quoted identifier
     or a string literal stays as it is."""
     return _PARAM.sub(lambda m: m.group(0) if m.group(1) is None else f"%(p{m.group(1)})s", query.replace("%", "%%"))
@@ -59,7 +62,7 @@ class _Cursor:
 
 
 class PsycopgPlpy:
-    """The subset of ``plpy`` that :mod:`recvector.plpython` uses, over one psycopg connection
+    """The subset of ``plpy`` that RecVector's engine uses (:class:`recvector.spi.Database`), over one psycopg connection
     (not in autocommit: ``commit()`` ends a transaction, as in a PL/Python procedure)."""
 
     SPIError = psycopg.Error
@@ -75,7 +78,7 @@ class PsycopgPlpy:
         q = query.query if isinstance(query, _Plan) else query
         params = {f"p{i + 1}": a for i, a in enumerate(args or [])}
         with self.conn.cursor() as cur:
-            cur.execute(_to_psycopg(q) if params else q, params or None)
+            cur.execute(to_psycopg(q) if params else q, params or None)
             if cur.description is None:
                 return _Result([], [])
             cols = [d.name for d in cur.description]
@@ -139,34 +142,27 @@ def _run(conn: psycopg.Connection, fn: Callable[..., Any], *args: Any, on_notice
 
 
 def set_schema(conn: psycopg.Connection, mapping: str, **kw: Any) -> dict[str, Any]:
-    from .plpython import _apply_mapping
-
-    return _run(conn, _apply_mapping, mapping, allow_dimension_change=False, **kw)
+    return _run(conn, apply_mapping, mapping, allow_dimension_change=False, **kw)
 
 
 def bootstrap(conn: psycopg.Connection, batch_size: int | None = None, **kw: Any) -> dict[str, Any]:
     """Commits after every batch, like CALL recvector.bootstrap_resumable()."""
-    from .plpython import _bootstrap
-
-    return _run(conn, _bootstrap, batch_size, None, True, **kw)
+    return _run(conn, bootstrapping.bootstrap, batch_size, None, True, **kw)
 
 
 def sync(conn: psycopg.Connection, **kw: Any) -> dict[str, Any]:
-    from .plpython import _bootstrap
-
-    return _run(conn, _bootstrap, None, None, True, profiles=False, **kw)
+    return _run(conn, bootstrapping.sync, True, **kw)
 
 
 def drain_entities(conn: psycopg.Connection, max_items: int = 100, **kw: Any) -> int:
     """Re-embed entities queued by the entity-sync triggers (what process_queue does in-database)."""
-    from .plpython import _refresh_entities
-
     with conn.transaction():
-        rows = conn.execute("SELECT id, key FROM recvector.queue WHERE kind = 'entity' AND attempts < 5 "
+        conn.execute("SET LOCAL search_path = pg_catalog, recvector, pg_temp")
+        rows = conn.execute("SELECT id, key FROM recvector.queue WHERE kind = 'entity' AND next_attempt_at <= now() "
                             "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", (max_items,)).fetchall()
         if not rows:
             return 0
-        _refresh_entities(PsycopgPlpy(conn, kw.get("on_notice")), [k for _, k in rows])
+        refresh_entities(PsycopgPlpy(conn, kw.get("on_notice")), [k for _, k in rows])
         conn.execute("DELETE FROM recvector.queue WHERE id = ANY(%s)", ([i for i, _ in rows],))
     return len(rows)
 

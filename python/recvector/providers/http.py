@@ -48,7 +48,7 @@ def resolve_api_key(config: Mapping[str, Any], provider: str, default_env: str, 
     return key or None
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after") or headers.get("Retry-After")
     if not value:
         ms = headers.get("retry-after-ms")
@@ -77,9 +77,9 @@ def request_json(provider: str, method: str, url: str, body: Any, headers: Mappi
             request_id = resp.headers.get("x-request-id")
     except urllib.error.HTTPError as e:
         text = e.read().decode("utf-8", errors="replace")
-        raise APICallError(f"{provider} returned HTTP {e.code}: {_error_message(text)}", provider=provider, url=url,
+        raise APICallError(f"{provider} returned HTTP {e.code}: {error_message(text)}", provider=provider, url=url,
                            status=e.code, body=text, request_id=e.headers.get("x-request-id"),
-                           retry_after=_retry_after(e.headers)) from None
+                           retry_after=retry_after_seconds(e.headers)) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise APICallError(f"{provider} request failed: {reason}", provider=provider, url=url) from None
@@ -91,7 +91,7 @@ def request_json(provider: str, method: str, url: str, body: Any, headers: Mappi
                            retryable=False) from None
 
 
-def _error_message(text: str) -> str:
+def error_message(text: str) -> str:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ..client import Client
-from ..outside import _to_psycopg
+from ..outside import to_psycopg
 
 _CATALOG = """
 SELECT n.nspname, c.relname, c.relkind::text,
@@ -63,7 +63,7 @@ def catalog(client: Client) -> dict[str, Any]:
     """Every table the connected role can read (RecVector's own schema left out), with foreign keys
     as edges for the diagram."""
     tables, edges = [], []
-    for schema, name, kind, comment, columns, pk, fks, rows in client._rows(_CATALOG):
+    for schema, name, kind, comment, columns, pk, fks, rows in client.rows(_CATALOG):
         qualified = f"{schema}.{name}"
         tables.append({"id": qualified, "schema": schema, "name": name, "kind": _KINDS.get(kind, kind),
                        "comment": comment, "columns": columns, "primary_key": pk, "estimated_rows": max(rows, 0)})
@@ -80,7 +80,7 @@ def validate(client: Client, mapping: Any) -> list[dict[str, str]]:
 
 
 def current_mapping(client: Client) -> dict[str, Any] | None:
-    rows = client._rows("SELECT document FROM recvector.mapping WHERE id = 1")
+    rows = client.rows("SELECT document FROM recvector.mapping WHERE id = 1")
     return rows[0][0] if rows else None
 
 
@@ -115,25 +115,25 @@ def apply(client: Client, mapping: dict[str, Any]) -> dict[str, Any]:
 
 def describe(client: Client, ids: list[str]) -> dict[str, dict[str, Any]]:
     """Feature values of the given entities (the mapping's compiled entity query), for labels."""
-    rows = client._rows("SELECT document, compiled ->> 'entities_by_id' FROM recvector.mapping WHERE id = 1")
+    rows = client.rows("SELECT document, compiled ->> 'entities_by_id' FROM recvector.mapping WHERE id = 1")
     if not rows or not ids:
         return {}
     doc, query = rows[0]
     names = [f["name"] for f in doc["entities"]["features"]]
     out: dict[str, dict[str, Any]] = {}
-    for row in client._rows(_to_psycopg(query), {"p1": ids}):
+    for row in client.rows(to_psycopg(query), {"p1": ids}):
         out[row[0]] = {n: (v if isinstance(v, (str, int, float, bool, list)) or v is None else str(v))
                        for n, v in zip(names, row[1:])}
     return out
 
 
 def preview_user(client: Client, user_id: str, k: int = 10) -> dict[str, Any]:
-    history = client._rows(
+    history = client.rows(
         "SELECT h.entity_id, h.kind, h.weight, h.occurred_at::text FROM recvector._mapped_history("
         "(SELECT compiled -> 'params' FROM recvector.mapping), %(u)s, 20, "
         "recvector._id_or_null(%(u)s, (SELECT compiled ->> 'user_id_type' FROM recvector.mapping)), NULL) AS h",
         {"u": user_id})
-    profile = client._rows("SELECT embedding IS NOT NULL, interaction_count_since_update, last_updated::text "
+    profile = client.rows("SELECT embedding IS NOT NULL, interaction_count_since_update, last_updated::text "
                            "FROM recvector.rec_user_profiles WHERE user_id = %s", (user_id,))
     recs = client.explain(user_id, k) if profile and profile[0][0] else [
         {"rank": i + 1, "entity_id": r.entity_id, "score": r.score, "because": []}

@@ -8,83 +8,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import statistics
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import __version__
-from .demo import EXAMPLE_DIR, _load_sql
+from recvector import __version__
+from recvector.demo import EXAMPLE_DIR, load_sql
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+from .common import DOCS, drain_queue, fold_all, machine, timed
 
-
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    s = sorted(samples_ms)
-
-    def pct(p: float) -> float:
-        return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-    return {"n": len(s), "min": round(s[0], 3), "median": round(statistics.median(s), 3),
-            "p95": round(pct(95), 3), "p99": round(pct(99), 3)}
-
-
-def _time(fn: Callable[[], Any], n: int, warmup: int = 5) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return _percentiles(out)
-
-
-def _machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "unknown"
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f"{kb / 1024 / 1024:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "os": platform.platform()}
-
-
-def drain_queue(conn: psycopg.Connection, batch: int) -> dict[str, Any]:
-    """Run recvector.process_queue(batch) until the queue is empty; how many per second."""
-    queued = conn.execute("SELECT count(*) FROM recvector.queue").fetchone()[0]
-    t0 = time.perf_counter()
-    done = 0
-    while True:
-        k = conn.execute("SELECT recvector.process_queue(%s)", (batch,)).fetchone()[0]
-        done += k
-        if k < batch:
-            break
-    return {"queued": queued, "done": done, "per_second": round(done / max(time.perf_counter() - t0, 1e-9), 1)}
-
-
-def fold_all(conn: psycopg.Connection, batch: int = 10000) -> dict[str, Any]:
-    """Fold every deferred capture (recvector.fold_pending) and how many per second."""
-    t0 = time.perf_counter()
-    folded = 0
-    while (k := conn.execute("SELECT recvector.fold_pending(%s)", (batch,)).fetchone()[0]) > 0:
-        folded += k
-    return {"folded": folded, "per_second": round(folded / max(time.perf_counter() - t0, 1e-9), 1)}
 
 
 def bootstrap_chinook(dsn: str, script: Path) -> dict[str, Any]:
@@ -123,9 +61,9 @@ def run(dsn: str, database: str, n: int) -> dict[str, Any]:
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    _load_sql(bench_dsn, [EXAMPLE_DIR / "data" / "pagila-schema.sql.gz", EXAMPLE_DIR / "data" / "pagila-data.sql.gz"])
+    load_sql(bench_dsn, [EXAMPLE_DIR / "data" / "pagila-schema.sql.gz", EXAMPLE_DIR / "data" / "pagila-data.sql.gz"])
     res: dict[str, Any] = {"recvector": __version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "machine": _machine(), "dataset": "Pagila: 1,000 films, 599 customers, 16,044 rentals",
+                           "machine": machine(), "dataset": "Pagila: 1,000 films, 599 customers, 16,044 rentals",
                            "samples": n}
     rnd = random.Random(7)
     with psycopg.connect(bench_dsn, autocommit=True) as c:
@@ -162,14 +100,14 @@ def run(dsn: str, database: str, n: int) -> dict[str, Any]:
             "recvector.update_user_profile (full recompute)": lambda: c.execute(
                 "SELECT recvector.update_user_profile(%s)", (pick(),)).fetchall(),
         }
-        res["latency_ms"] = {name: _time(fn, n) for name, fn in q.items()}
+        res["latency_ms"] = {name: timed(fn, n) for name, fn in q.items()}
         # Pagila has no index on rental.customer_id; set_schema advises one. With it:
         for stmt in summary["index_advice"]:
             c.execute(stmt)
         res["index_advice_applied"] = summary["index_advice"]
         for name in ("rec_recommend k=10, lambda=1 (no MMR)", "rec_recommend k=10, lambda=0.7 (MMR)",
                      "recvector.update_user_profile (full recompute)"):
-            res["latency_ms"][f"{name}, with advised index"] = _time(q[name], n)
+            res["latency_ms"][f"{name}, with advised index"] = timed(q[name], n)
         bare = res["latency_ms"]["bare pgvector: ORDER BY embedding <=> profile LIMIT 10"]["median"]
         res["overhead_vs_bare_hnsw_median"] = {
             name: round(v["median"] / bare, 1) for name, v in res["latency_ms"].items() if name.startswith("rec_recommend")}
@@ -182,20 +120,20 @@ def run(dsn: str, database: str, n: int) -> dict[str, Any]:
             stamp[0] += 1
             c.execute(insert, (datetime.fromtimestamp(stamp[0], timezone.utc), rnd.randint(1, 4581), int(pick())))
 
-        res["insert_ms"] = {"auto-logging off": _time(one_insert, n)}
+        res["insert_ms"] = {"auto-logging off": timed(one_insert, n)}
         c.execute("SELECT recvector.enable_auto_logging()")
-        res["insert_ms"]["auto-logging on, full"] = _time(one_insert, n)
+        res["insert_ms"]["auto-logging on, full"] = timed(one_insert, n)
         c.execute("INSERT INTO recvector.queue (kind, key) SELECT 'profile', user_id FROM recvector.rec_user_profiles "
                   "ON CONFLICT DO NOTHING")
         res["queue_drain"] = drain_queue(c, 100)
         doc = c.execute("SELECT document FROM recvector.mapping").fetchone()[0]
         doc["aggregation"]["strategy"] = "incremental"
         c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
-        res["insert_ms"]["auto-logging on, incremental"] = _time(one_insert, n)
+        res["insert_ms"]["auto-logging on, incremental"] = timed(one_insert, n)
         for strategy in ("full", "incremental"):
             doc["aggregation"].update(strategy=strategy, capture="deferred")
             c.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(doc),))
-            res["insert_ms"][f"auto-logging on, {strategy}, deferred"] = _time(one_insert, n)
+            res["insert_ms"][f"auto-logging on, {strategy}, deferred"] = timed(one_insert, n)
             res[f"fold_{strategy}"] = fold_all(c)
         c.execute("SELECT recvector.disable_auto_logging()")
         off = res["insert_ms"]["auto-logging off"]["median"]
@@ -223,7 +161,7 @@ def write(res: dict[str, Any]) -> None:
     lines = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m recvector.bench`); the raw figures are in `benchmarks.json`.",
+        "Written by `make bench` (`python -m bench.pagila`); the raw figures are in `benchmarks.json`.",
         "Tests never assert times; this file is where speed is recorded. Scale runs: [100k](benchmarks-scale-100000.md)",
         "and [1M](benchmarks-scale-1000000.md) entities; targets and analysis in [performance.md](performance.md).",
         "",
@@ -268,7 +206,7 @@ def write(res: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m recvector.bench")
+    p = argparse.ArgumentParser(prog="python -m bench.pagila")
     p.add_argument("--dsn", default=os.environ.get("RECVECTOR_DSN", ""))
     p.add_argument("--database", default="recvector_bench")
     p.add_argument("-n", type=int, default=300, help="samples per figure")

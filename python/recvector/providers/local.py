@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ...errors import EmbeddingError
-from ..base import EmbeddingModel, Purpose
+from ..errors import EmbeddingError
+from .base import EmbeddingModel, Purpose
 
 # Where `make install` puts the model the project ships (overridable per mapping: embedding.model_path).
 INSTALL_ROOT = Path(os.environ.get("RECVECTOR_SHARE", "/usr/local/share/recvector"))

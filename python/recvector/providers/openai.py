@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ...errors import APICallError
-from ..base import Purpose
-from ..http import HostedEmbeddingModel, _error_message, _retry_after, resolve_api_key
+from ..errors import APICallError
+from .base import Purpose
+from .http import HostedEmbeddingModel, error_message, retry_after_seconds, resolve_api_key
 
 
 class OpenAIEmbeddingModel(HostedEmbeddingModel):
@@ -40,10 +40,10 @@ class OpenAIEmbeddingModel(HostedEmbeddingModel):
             resp = self.client().embeddings.create(**kwargs)
         except openai.APIStatusError as e:
             body = e.response.text if e.response is not None else None
-            raise APICallError(f"openai returned HTTP {e.status_code}: {_error_message(body or '')}",
+            raise APICallError(f"openai returned HTTP {e.status_code}: {error_message(body or '')}",
                                provider=self.provider, url=url, status=e.status_code, body=body,
                                request_id=getattr(e, "request_id", None),
-                               retry_after=_retry_after(e.response.headers) if e.response is not None else None) from None
+                               retry_after=retry_after_seconds(e.response.headers) if e.response is not None else None) from None
         except openai.APIConnectionError as e:  # includes timeouts
             raise APICallError(f"openai request failed: {e}", provider=self.provider, url=url) from None
         except ValueError:  # the package could not parse the body as JSON

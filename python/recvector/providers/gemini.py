@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ...errors import APICallError
-from ..base import Purpose
-from ..http import HostedEmbeddingModel, post_json, resolve_api_key
+from ..errors import APICallError
+from .base import Purpose
+from .http import HostedEmbeddingModel, post_json, resolve_api_key
 
 TASK = {"document": "RETRIEVAL_DOCUMENT", "query": "RETRIEVAL_QUERY"}
 

@@ -34,8 +34,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import __version__
-from .bench import DOCS, _machine, _percentiles, _time, drain_queue, fold_all
+from recvector import __version__
+
+from .common import DOCS, drain_queue, fold_all, machine, percentiles, timed
 
 DIM = 384
 LATENT = 24
@@ -193,7 +194,7 @@ def recall(conn: psycopg.Connection, vectors: np.ndarray, queries: int, ef_value
                                "LIMIT 10", (text,)).fetchall()
             times.append((time.perf_counter() - t0) * 1000)
             hits += len(ex & {g for g, in got})
-        out["bare_hnsw"][str(ef)] = {"recall_at_10": round(hits / (10 * len(q)), 4), "latency_ms": _percentiles(times)}
+        out["bare_hnsw"][str(ef)] = {"recall_at_10": round(hits / (10 * len(q)), 4), "latency_ms": percentiles(times)}
     conn.execute("RESET hnsw.ef_search")
     # The product's own path: rec_recommend ranking by similarity only (beta 0, no MMR, nothing
     # excluded), candidate_pool 100, with scoring.ef_search set to each value.
@@ -206,7 +207,7 @@ def recall(conn: psycopg.Connection, vectors: np.ndarray, queries: int, ef_value
                                (u,)).fetchall()
             times.append((time.perf_counter() - t0) * 1000)
             hits += len(ex & {g for g, in got})
-        out["rec_recommend"][str(ef)] = {"recall_at_10": round(hits / (10 * len(q)), 4), "latency_ms": _percentiles(times)}
+        out["rec_recommend"][str(ef)] = {"recall_at_10": round(hits / (10 * len(q)), 4), "latency_ms": percentiles(times)}
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping()),))
     return out
 
@@ -237,7 +238,7 @@ def latency(conn: psycopg.Connection, users: int, samples: int) -> dict[str, Any
     for name, fn in q.items():
         if "ef_search 100" in name:
             conn.execute("SET hnsw.ef_search = 100")
-        out[name] = _time(fn, samples)
+        out[name] = timed(fn, samples)
         conn.execute("RESET hnsw.ef_search")
     return out
 
@@ -249,14 +250,14 @@ def writes(conn: psycopg.Connection, n: int, users: int, samples: int) -> dict[s
         conn.execute("INSERT INTO bench_event (user_id, item_id, kind, at) VALUES (%s, %s, 'like', now())",
                      (int(rnd.integers(1, users + 1)), int(rnd.integers(1, n + 1))))
 
-    out: dict[str, Any] = {"insert_ms": {"auto-logging off": _time(one_insert, samples)}}
+    out: dict[str, Any] = {"insert_ms": {"auto-logging off": timed(one_insert, samples)}}
     conn.execute("SELECT recvector.enable_auto_logging()")
-    out["insert_ms"]["auto-logging on, full"] = _time(one_insert, samples)
+    out["insert_ms"]["auto-logging on, full"] = timed(one_insert, samples)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping("incremental")),))
-    out["insert_ms"]["auto-logging on, incremental"] = _time(one_insert, samples)
+    out["insert_ms"]["auto-logging on, incremental"] = timed(one_insert, samples)
     for strategy in ("full", "incremental"):
         conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping(strategy, capture="deferred")),))
-        out["insert_ms"][f"auto-logging on, {strategy}, deferred"] = _time(one_insert, samples)
+        out["insert_ms"][f"auto-logging on, {strategy}, deferred"] = timed(one_insert, samples)
         out[f"fold_{strategy}"] = fold_all(conn)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping("full")),))
     off = out["insert_ms"]["auto-logging off"]["median"]
@@ -341,8 +342,8 @@ def load_run(dsn: str, n: int, users: int, seconds: int, clients: int, capture: 
         "capture": capture, **({"max_pending_seen": seen["max_pending"], "pending_at_end": pending_at_end}
                                if capture == "deferred" else {}),
         "clients": clients, "seconds": seconds, "tps": tps, "failed_transactions": failed,
-        "rec_recommend_ms": _percentiles(lat[0]) if lat[0] else None,
-        "insert_ms": _percentiles(lat[1]) if lat[1] else None,
+        "rec_recommend_ms": percentiles(lat[0]) if lat[0] else None,
+        "insert_ms": percentiles(lat[1]) if lat[1] else None,
         "inserts": inserted, "recommendations": len(lat[0]),
         "reconciled": {"events_added": after[0] - before[0], "profile_counters_added": int(after[1] - before[1]),
                        "like_counts_added": int(after[2] - before[2])},
@@ -358,7 +359,7 @@ def run(dsn: str, n: int, users: int, samples: int, queries: int, load_seconds: 
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     res: dict[str, Any] = {"recvector": __version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "machine": _machine(), "samples": samples}
+                           "machine": machine(), "samples": samples}
     started = time.perf_counter()
     with psycopg.connect(bench_dsn, autocommit=True) as c:
         res["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
@@ -393,7 +394,7 @@ def write(res: dict[str, Any]) -> Path:
     (DOCS / f"benchmarks-scale-{n}.json").write_text(json.dumps(res, indent=2) + "\n")
     m, d, ld = res["machine"], res["data"], res["load"]
     lines = [f"# Scale benchmark: {n:,} entities", "",
-             "Written by `python -m recvector.bench_scale` (`make bench`: 100k, `make bench-full`: 1M); raw figures in "
+             "Written by `python -m bench.scale` (`make bench`: 100k, `make bench-full`: 1M); raw figures in "
              f"`benchmarks-scale-{n}.json`. Method in the module's docstring.", "",
              f"- date: {res['date']}; total run {res['total_seconds']} s",
              f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}",
@@ -451,7 +452,7 @@ def write(res: dict[str, Any]) -> Path:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m recvector.bench_scale")
+    p = argparse.ArgumentParser(prog="python -m bench.scale")
     p.add_argument("--dsn", default=os.environ.get("RECVECTOR_DSN", ""))
     p.add_argument("--entities", type=int, default=100_000)
     p.add_argument("--users", type=int, default=10_000)
