@@ -80,9 +80,10 @@ def expand_python_functions(text: str) -> str:
     def repl(m: re.Match[str]) -> str:
         name, args, returns, call = m.groups()
         params = [a.strip() for a in args.split(",") if a.strip()]
+        bare_params = [re.sub(r"\s+DEFAULT\s+.*$", "", p) for p in params]
         names = ", ".join(p.split()[0] for p in params)
-        types = ", ".join(p.split()[1] for p in params)
-        bare = ", ".join(re.sub(r"\s+DEFAULT\s+.*$", "", p) for p in params)
+        types = ", ".join(p.split(None, 1)[1] for p in bare_params)
+        bare = ", ".join(bare_params)
         return f"""CREATE OR REPLACE FUNCTION recvector._py_{name}({bare})
 RETURNS {returns}
 LANGUAGE plpython3u AS $$

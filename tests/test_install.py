@@ -45,7 +45,7 @@ def test_objects_naming_comments_and_search_path(empty_db):
     assert all(schema == "public" for fn, schema, *_ in rows if schema != "recvector")
     inlinable = {"recvector._decay(timestamp with time zone,timestamp with time zone,double precision)",
                  "recvector._scale(vector,double precision)", "recvector._add_counts(jsonb,jsonb)",
-                 "recvector._noise(bigint,text)"}
+                 "recvector._noise(bigint,text)", "recvector._candidate_sql(text,text)"}
     for fn, schema, kind, config, comment in rows:
         assert comment, f"{fn} has no COMMENT"
         if fn in inlinable:
@@ -58,10 +58,10 @@ def test_objects_naming_comments_and_search_path(empty_db):
     assert {t for t, _ in tables} == {"mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats",
                                       "events", "queue", "triggers", "failed_interactions", "filters",
                                       "chroma_targets", "entity_tombstones", "pending_interactions",
-                                      "quarantined_events"}
+                                      "quarantined_events", "item_neighbors", "neighbor_builds", "neighbor_source"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
-    assert dumped == 16  # 13 tables + 3 identity sequences
+    assert dumped == 18  # 15 tables (not the neighbour builds' working table) + 3 identity sequences
 
 
 def test_install_into_another_schema(empty_db):

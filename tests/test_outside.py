@@ -88,7 +88,7 @@ def test_plain_install_refuses_to_install_twice(plain):
 def test_parameters_are_rewritten_only_outside_quotes():
     """Out of the database the compiled SQL runs through psycopg: its $N become %(pN)s, but a "$1" that
     is part of a quoted column name or of a string literal is left alone, and % is escaped."""
-    from recvector.outside import _to_psycopg
+    from recvector.outside import to_psycopg
 
-    assert _to_psycopg('SELECT "$1", "a""$2" FROM t WHERE a = $1 AND b = \'$2\'\'$3\' AND c LIKE \'5%\' AND d = $12') == (
+    assert to_psycopg('SELECT "$1", "a""$2" FROM t WHERE a = $1 AND b = \'$2\'\'$3\' AND c LIKE \'5%\' AND d = $12') == (
         'SELECT "$1", "a""$2" FROM t WHERE a = %(p1)s AND b = \'$2\'\'$3\' AND c LIKE \'5%%\' AND d = %(p12)s')

@@ -52,8 +52,8 @@ def test_end_to_end_recommendations(booted):
     seen = {r[0] for r in c.execute("SELECT DISTINCT i.film_id::text FROM rental r JOIN inventory i "
                                     "USING (inventory_id) WHERE r.customer_id = 1")}
     assert seen.isdisjoint(r[0] for r in recs)
-    # Relevance-only ranking is sorted by score and beats the catalogue's average similarity.
-    ranked = c.execute("SELECT entity_id, score FROM rec_recommend(1, 10, 1.0)").fetchall()
+    # Relevance-only ranking is sorted by score; by content alone it beats the catalogue's average similarity.
+    ranked = c.execute("SELECT entity_id, score FROM rec_recommend(1, 10, 1.0, beta => 0, gamma => 0)").fetchall()
     assert [r[1] for r in ranked] == sorted((r[1] for r in ranked), reverse=True)
     sims = c.execute("""
         SELECT avg(1 - (v.embedding <=> p.embedding)) FILTER (WHERE v.entity_id = ANY(%s)),
@@ -94,7 +94,10 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list]:
     return {
         "vectors": conn.execute("SELECT entity_id, embedding::text, fingerprint, model, embedded_at "
                                 "FROM recvector.entity_vectors ORDER BY entity_id").fetchall(),
-        "profiles": conn.execute("SELECT * FROM recvector.rec_user_profiles ORDER BY user_id").fetchall(),
+        # (last_updated says when a profile was last recomputed: not part of the state)
+        "profiles": conn.execute("SELECT user_id, embedding::text, version, interaction_count_since_update, "
+                                 "accumulated_weight, last_interaction_at, interests::text, interest_weights, "
+                                 "cf_candidates, cf_scores FROM recvector.rec_user_profiles ORDER BY user_id").fetchall(),
         "stats": conn.execute("SELECT * FROM recvector.rec_entity_stats ORDER BY entity_id").fetchall(),
         "queue": conn.execute("SELECT kind, key FROM recvector.queue ORDER BY kind, key").fetchall(),
     }

@@ -1,4 +1,7 @@
-"""rec_recommend / rec_similar: scoring, MMR, exploration, cold start, arguments — by hand."""
+"""rec_recommend / rec_similar: scoring, MMR, exploration, cold start, arguments — by hand.
+
+The relevance of 0.3.0: alpha * cosine + beta * ln(1 + popularity) / ln(1 + max popularity)
++ gamma * cf / max cf (+ exploration * noise)."""
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +29,7 @@ def _setup(conn, **scoring):
 
 def _relevance(item: str, profile=(1.0, 0.0, 0.0), pops=None) -> float:
     pops = pops or {"1": 2, "2": 1}
-    return tiny.cos(list(profile), tiny.VECTORS[item]) + BETA * math.log(1 + pops.get(item, 0))
+    return tiny.cos(list(profile), tiny.VECTORS[item]) + BETA * math.log(1 + pops.get(item, 0)) / math.log(1 + max(pops.values()))
 
 
 def test_relevance_scores_by_hand(empty_db):
@@ -40,7 +43,7 @@ def test_relevance_scores_by_hand(empty_db):
 def test_alpha_beta_arguments_override_defaults(empty_db):
     _setup(empty_db)
     rows = dict(empty_db.execute("SELECT * FROM rec_recommend(2, 10, 1.0, alpha => 0, beta => 1)").fetchall())
-    assert rows["2"] == pytest.approx(math.log(2))
+    assert rows["2"] == pytest.approx(math.log(2) / math.log(3))
     assert rows["4"] == pytest.approx(0.0, abs=1e-9)
 
 
@@ -115,6 +118,9 @@ def test_similar_by_hand(empty_db):
     ("rec_recommend(2, 5, -0.1)", "lambda must be between 0 and 1"),
     ("rec_recommend(2, 5, exploration => 2)", "exploration must be between 0 and 1"),
     ("rec_recommend(2, 5, candidate_pool => 0)", "candidate_pool must be between 1 and 10000"),
+    ("rec_recommend(2, 5, gamma => -1)", "alpha, beta and gamma must not be negative"),
+    ("rec_recommend(2, 5, alpha => 'NaN')", "alpha must be a finite number"),
+    ("rec_similar(1, 5, 'both')", "mode must be content, cf or hybrid"),
     ("rec_recommend(NULL::text, 5)", "user_id must not be NULL"),
     ("rec_similar(NULL::text, 5)", "entity_id must not be NULL"),
     ("rec_similar('nope', 5)", "entity 'nope' has no vector"),
@@ -144,3 +150,48 @@ def test_recommend_restores_hnsw_settings(empty_db):
         empty_db.execute("SELECT * FROM rec_recommend(2, 3)").fetchall()
         assert one(empty_db, "SHOW hnsw.ef_search") == "77"
         assert one(empty_db, "SHOW hnsw.iterative_scan") == "off"
+
+
+# ---- the collaborative source, by hand ------------------------------------------------------
+
+def _neighbours(conn, rows: dict[str, list[tuple[str, float]]]) -> None:
+    for e, nbrs in rows.items():
+        conn.execute("INSERT INTO recvector.item_neighbors (entity_id, neighbor_ids, weights, method) "
+                     "VALUES (%s, %s, %s, 'hand')", (e, [n for n, _ in nbrs], [w for _, w in nbrs]))
+
+
+def test_collaborative_term_by_hand(empty_db):
+    """User 2 liked 1 (seed weight 1). Neighbours of 1: 3 (0.8), 5 (0.2). cf is normalised by the
+    strongest candidate's: 3 gets gamma * 1, 5 gamma * 0.25; 3 is far in content yet comes first."""
+    _setup(empty_db)
+    _neighbours(empty_db, {"1": [("3", 0.8), ("5", 0.2)]})
+    empty_db.execute("SELECT recvector.update_user_profile('2')")
+    rows = dict(empty_db.execute("SELECT * FROM rec_recommend(2, 4, 1.0, gamma => 2)").fetchall())
+    assert rows["3"] == pytest.approx(_relevance("3") + 2 * 1.0, abs=1e-6)
+    assert rows["5"] == pytest.approx(_relevance("5") + 2 * 0.25, abs=1e-6)
+    assert rows["4"] == pytest.approx(_relevance("4"), abs=1e-6)
+    assert next(iter(rows)) == "3"
+    parts = empty_db.execute("SELECT entity_id, collaborative_term, sources FROM recvector.explain('2', 4, 1.0, gamma => 2) "
+                             "ORDER BY rank").fetchall()
+    assert parts[0] == ("3", pytest.approx(2.0), "content,collaborative")
+
+
+def test_a_popular_item_outside_the_content_pool_can_be_recommended(empty_db):
+    """With a content pool of 1 only the nearest item is a content candidate; the popular source
+    still brings item 2 (popularity 1), which a heavy beta then ranks first."""
+    _setup(empty_db, candidate_pool=1)
+    rows = empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 1.0, beta => 5)").fetchall()
+    assert ("2",) in rows
+    srcs = dict(empty_db.execute("SELECT entity_id, sources FROM recvector.explain('2', 2, 1.0, beta => 5)").fetchall())
+    assert srcs["2"] == "popular"
+
+
+def test_similar_cf_and_hybrid_modes(empty_db):
+    _setup(empty_db)
+    _neighbours(empty_db, {"4": [("3", 0.9), ("1", 0.3)]})
+    assert empty_db.execute("SELECT * FROM rec_similar(4, 5, 'cf')").fetchall() == [("3", pytest.approx(0.9)),
+                                                                                      ("1", pytest.approx(0.3))]
+    hybrid = dict(empty_db.execute("SELECT * FROM rec_similar(4, 4, 'hybrid')").fetchall())
+    assert hybrid["3"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["3"]) + 0.5, abs=1e-6)
+    assert hybrid["5"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["5"]), abs=1e-6)
+    assert hybrid["1"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["1"]) + 0.5 * 0.3 / 0.9, abs=1e-6)

@@ -7,6 +7,7 @@ with no incremental files) on a bootstrapped install."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import subprocess
 import uuid
@@ -173,8 +174,10 @@ def test_upgrade_through_every_release_keeps_everything(empty_db):
         filtered = conn.execute("SELECT entity_id FROM rec_recommend(1, 5, filter => 'not_three')").fetchall()
         conn.execute(f"ALTER EXTENSION recvector UPDATE TO '{version}'")
         assert one(conn, "SELECT extversion FROM pg_extension WHERE extname = 'recvector'") == version
-        assert [conn.execute("SELECT entity_id, score FROM rec_recommend(%s, 3)", (u,)).fetchall()
-                for u in range(1, 6)] == recs
+        after_recs = [conn.execute("SELECT entity_id, score FROM rec_recommend(%s, 3)", (u,)).fetchall()
+                      for u in range(1, 6)]
+        assert [[e for e, _ in r] for r in after_recs] == [[e for e, _ in r] for r in recs]
+        assert [[s for _, s in r] for r in after_recs] == [pytest.approx([s for _, s in r], abs=1e-9) for r in recs]
         assert conn.execute("SELECT entity_id FROM rec_recommend(1, 5, filter => 'not_three')").fetchall() == filtered
         after = _data(conn, columns)
         if version == "0.3.0":
@@ -184,7 +187,10 @@ def test_upgrade_through_every_release_keeps_everything(empty_db):
             assert one(conn, "SELECT count(*) FROM recvector.events WHERE user_id IN ('6', '7')") == 0
             # The mapping was compiled again by the new version (checks, grants); the document is kept.
             after.pop("mapping"), before.pop("mapping")
-            assert one(conn, "SELECT document FROM recvector.mapping") == document
+            # (beta now weighs popularity on a 0..1 scale: converted with today's maximum, same rankings)
+            max_pop = one(conn, "SELECT max(popularity) FROM recvector.rec_entity_stats")
+            converted = dict(document, scoring=dict(document["scoring"], beta=document["scoring"]["beta"] * math.log(1 + max_pop)))
+            assert one(conn, "SELECT document FROM recvector.mapping") == converted
             assert one(conn, "SELECT compiled ? 'columns' FROM recvector.mapping")
             assert after == before
             assert one(conn, "SELECT recvector.rebuild_profiles()") > 0  # ... and rebuilds work again

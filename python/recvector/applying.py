@@ -26,6 +26,8 @@ def apply_mapping(db: Any, mapping: str, *, allow_dimension_change: bool, recomp
         "time_fallback_seconds": interval_seconds(agg["time_fallback"]),
     }
     compiled_json["model_id"] = f"{emb['provider']}/{emb['model']}/{dims}"
+    compiled_json["neighbors"] = {
+        "rebuild_every_seconds": interval_seconds((full.get("neighbors") or {}).get("rebuild_every", "1 day"))}
 
     previous = db.execute("SELECT document::text AS d, compiled::text AS c FROM recvector.mapping WHERE id = 1")
     prev_model = json.loads(previous[0]["c"]).get("model_id") if previous.nrows() else None

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from .applying import apply_mapping
+from .neighbors import rebuild as rebuild_neighbors
 from .errors import RecVectorError
 from .spi import SAFE_SEARCH_PATH, count
 from .storing import delete_vectors, embed_and_store, loaded, model_for, scan
@@ -53,9 +54,13 @@ def bootstrap(db: Any, batch_size: int | None, max_entities: int | None, commit:
     else:
         stats = db.execute("SELECT recvector.rebuild_entity_stats() AS n")[0]["n"]
         db.notice(f"recvector: entity stats for {stats} entities")
+        # Neighbours before profiles: a profile keeps its collaborative candidates.
+        neighbors = rebuild_neighbors(db)
+        db.notice(f"recvector: {neighbors['method']} neighbours for {neighbors['neighbors']} entities")
         profiles = db.execute("SELECT recvector.rebuild_profiles() AS n")[0]["n"]
         db.notice(f"recvector: profiles for {profiles} users")
-        result.update(entity_stats=stats, profiles=profiles)
+        result.update(entity_stats=stats, profiles=profiles,
+                      neighbors={"method": neighbors["method"], "entities": neighbors["neighbors"]})
         if commit:
             db.commit()
     result["seconds"] = round(time.monotonic() - started, 3)

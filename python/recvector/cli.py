@@ -126,10 +126,20 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def _evaluation_table(rows: list[dict[str, Any]], k: int) -> str:
-    head = f"{'method':<12}{'users':>7}{'recall@' + str(k):>11}{'ndcg':>8}{'mrr':>8}{'coverage':>10}{'ILS':>8}{'pop.bias':>10}"
-    return "\n".join([head] + [f"{r['method']:<12}{r['users']:>7}{r['recall']:>11.3f}{r['ndcg']:>8.3f}{r['mrr']:>8.3f}"
-                                f"{r['coverage']:>10.3f}{(r['intra_list_similarity'] or 0):>8.3f}"
-                                f"{(r['popularity_bias'] or 0):>10.3f}" for r in rows])
+    head = (f"{'method':<20}{'users':>7}{'recall@' + str(k):>11}{'ndcg':>8}{'95 %':>17}{'mrr':>8}{'coverage':>10}"
+            f"{'ILS':>7}{'pop.bias':>9}  recvector minus this")
+
+    def interval(lo: Any, hi: Any) -> str:
+        return f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else ""
+
+    def diff(r: dict[str, Any]) -> str:
+        d = r.get("recvector_minus_this")
+        return "" if d is None else f"{d:+.3f} [{r['difference_low']:+.3f}, {r['difference_high']:+.3f}]"
+
+    return "\n".join([head] + [f"{r['method']:<20}{r['users']:>7}{r['recall']:>11.3f}{r['ndcg']:>8.3f}"
+                                f"{interval(r.get('ndcg_low'), r.get('ndcg_high')):>17}{r['mrr']:>8.3f}"
+                                f"{r['coverage']:>10.3f}{(r['intra_list_similarity'] or 0):>7.3f}"
+                                f"{(r['popularity_bias'] or 0):>9.3f}  {diff(r)}" for r in rows])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -138,7 +148,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     grid = report.parse_sweeps(args.sweep or [])
     with _client(args) as c:
         rows = c.evaluate(args.k, args.max_users, **{"lambda": args.lambda_, "alpha": args.alpha, "beta": args.beta,
-                                                     "seed": args.seed})
+                                                     "gamma": args.gamma, "seed": args.seed,
+                                                     "protocol": args.protocol, "min_positives": args.min_positives})
         sweep = report.run_sweep(c.evaluate, grid, args.k, args.max_users, args.seed) if grid else None
         if args.html:
             db = c.conn.info.dbname
@@ -156,12 +167,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from . import report
+
+    with _client(args) as c:
+        result = c.tune(args.time_budget, args.k, args.max_users, args.seed, store=not args.dry_run)
+        if args.html:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(report.tune_report(result, c.conn.info.dbname))
+        v = result["validation"]
+        text = (f"tune: {result['users']} users ({result['protocol']}), {result['seconds']} s\n"
+                f"validation NDCG@{result['k']}: current {v['current_ndcg']:.4f}, tuned {v['tuned_ndcg']:.4f}, "
+                f"difference {v['difference']:+.4f} [{v['difference_low']:+.4f}, {v['difference_high']:+.4f}]\n"
+                f"decision: {result['decision']}\ntuned settings: {json.dumps(result['tuned'])}\n\n"
+                f"test items:\n{_evaluation_table(result['test'], result['k'])}")
+        _out(args, result, text)
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     with _client(args) as c:
         rows = c.explain(args.user_id, args.k, args.lambda_)
-        lines = [f"{r['rank']:>3}. {r['entity_id']:<12} score {r['score']:.3f} (similarity {r['similarity']:.3f}, "
-                 f"popularity {r['popularity_term']:.3f}, MMR -{r['mmr_penalty']:.3f}) because of "
-                 + ", ".join(b["entity_id"] for b in r["because"]) for r in rows]
+        lines = [f"{r['rank']:>3}. {r['entity_id']:<12} score {r['score']:.3f} (similarity {r['similarity'] or 0:.3f}, "
+                 f"popularity {r['popularity_term']:.3f}, collaborative {r['collaborative_term']:.3f}, "
+                 f"MMR -{r['mmr_penalty']:.3f}; from {r['sources']}) because of "
+                 + ", ".join(f"{b['entity_id']} ({b['via']})" for b in r["because"]) for r in rows]
         _out(args, rows, "\n".join(lines))
     return 0
 
@@ -261,12 +291,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lambda", dest="lambda_", type=float)
     s.add_argument("--alpha", type=float)
     s.add_argument("--beta", type=float)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--gamma", type=float)
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--protocol", choices=("auto", "last", "random"), default="auto",
+                   help="hold out each user's most recent positive interaction (last), or one drawn with the seed "
+                        "(random); auto: last when the interactions have times")
+    s.add_argument("--min-positives", type=int, default=2)
     s.add_argument("--sweep", action="append", metavar="NAME=V1,V2,...",
-                   help="grid over lambda, alpha, beta, candidate_pool, half_life_days (repeatable); chosen on "
-                        "validation users, reported on test users")
+                   help="grid over lambda, alpha, beta, gamma, candidate_pool, half_life_days, interests (repeatable); "
+                        "chosen on validation users, reported on test users")
     s.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     s.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("tune", parents=[common], help="search the scoring settings on the database's own history; "
+                                                      "store them when they win beyond the noise")
+    s.add_argument("--time-budget", default="10 minutes", help="an interval, e.g. '5 minutes' (default 10 minutes)")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--max-users", type=int, default=2000)
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--dry-run", action="store_true", help="report only; never store the settings")
+    s.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    s.set_defaults(fn=cmd_tune)
 
     s = sub.add_parser("explain", parents=[common], help="a user's recommendations with their score parts and reasons")
     s.add_argument("user_id")

@@ -184,18 +184,34 @@ class Client:
         """Re-embed entities whose row in the application's table was inserted or changed."""
         return self.one("SELECT recvector.refresh_entities(%s::text[])", ([str(i) for i in entity_ids],))
 
+    def dicts(self, query: str | sql.Composed, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(query, params)
+                names = [d.name for d in cur.description or []]
+                return [dict(zip(names, r)) for r in cur.fetchall()] if cur.description else []
+        except psycopg.Error as e:
+            raise _wrap(e) from None
+
     def evaluate(self, k: int = 10, max_users: int | None = None, **options: Any) -> list[dict[str, Any]]:
-        """recvector.evaluate(): RecVector beside a popularity and a random baseline on the app's history."""
+        """recvector.evaluate(): RecVector beside popularity, random, item-kNN and EASE on the app's history."""
         named = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(n), sql.Literal(v))
                                  for n, v in options.items() if v is not None)
         q = sql.SQL("SELECT * FROM recvector.evaluate({}, {}{})").format(sql.Literal(k), sql.Literal(max_users), named)
-        cols = ["method", "users", "recall", "ndcg", "mrr", "coverage", "intra_list_similarity", "popularity_bias"]
-        return [dict(zip(cols, r)) for r in self.rows(q)]
+        return self.dicts(q)
 
-    def explain(self, user_id: Any, k: int = 10, lambda_: float | None = None) -> list[dict[str, Any]]:
-        cols = ["rank", "entity_id", "score", "similarity", "popularity_term", "exploration_term", "mmr_penalty", "because"]
-        rows = self.rows("SELECT * FROM recvector.explain(%s::text, %s, %s)", (str(user_id), k, lambda_))
-        return [dict(zip(cols, r)) for r in rows]
+    def tune(self, time_budget: str = "10 minutes", k: int = 10, max_users: int | None = 2000, seed: int = 42,
+             store: bool = True) -> dict[str, Any]:
+        """recvector.tune(): search the scoring settings; stored in the mapping only when they win."""
+        return self.one("SELECT recvector.tune(%s::interval, %s, %s, %s, %s)", (time_budget, k, max_users, seed, store))
+
+    def explain(self, user_id: Any, k: int = 10, lambda_: float | None = None, **options: Any) -> list[dict[str, Any]]:
+        named = sql.SQL("").join(sql.SQL(", {} => {}").format(sql.Identifier(n), sql.Literal(v))
+                                 for n, v in options.items() if v is not None)
+        q = sql.SQL("SELECT * FROM recvector.explain({}::text, {}, {}::double precision{})").format(
+            sql.Literal(str(user_id)), sql.Literal(k), sql.Literal(lambda_), named)
+        return self.dicts(q)
 
     def status(self) -> dict[str, Any]:
         """``recvector.status()``: version, mapping, counts and what waits for the worker."""
@@ -215,6 +231,8 @@ class Client:
 
         while not stop():
             done = self.drain_entities(max_items) + self.process_queue(max_items)
+            if not self.in_database():
+                self._outside("neighbor_upkeep")  # EASE, which a plain-SQL install cannot build itself
             yield done
             if done < max_items:
                 time.sleep(interval)

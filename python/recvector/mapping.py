@@ -34,11 +34,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "capture": "immediate",
         "batch_threshold": 5,
         "time_fallback": "1 hour",
-        "history_limit": 100,
+        "history_limit": 500,
         "half_life": "30 days",
         "full_refresh_every": 50,
+        "interests": 3,
+        "cf_candidates": 200,
     },
-    "scoring": {"alpha": 1.0, "beta": 0.05, "candidate_pool": 100, "ef_search": 100, "lambda": 0.7, "exploration": 0.0},
+    # Chosen by evaluation on real interactions (docs/evaluation.md), not by taste.
+    "scoring": {"alpha": 0.5, "beta": 0.1, "gamma": 1.0, "candidate_pool": 100, "cf_pool": 200, "popular_pool": 50,
+                "ef_search": 100, "lambda": 0.9, "exploration": 0.0, "mmr_window": 0},
     "embedding": {"provider": "local"},
 }
 

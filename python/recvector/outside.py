@@ -167,6 +167,13 @@ def drain_entities(conn: psycopg.Connection, max_items: int = 100, **kw: Any) ->
     return len(rows)
 
 
+def neighbor_upkeep(conn: psycopg.Connection, **kw: Any) -> bool:
+    """The worker's EASE rebuild that a plain-SQL install cannot do itself (no numpy inside)."""
+    from .neighbors import upkeep_outside
+
+    return bool(_run(conn, upkeep_outside, **kw))
+
+
 def chroma_sync(conn: psycopg.Connection, url: str, collection: str, **kw: Any) -> dict[str, Any]:
     """The same sync as recvector.chroma_sync(), run here: one transaction, committed at the end."""
     from . import chroma
@@ -181,4 +188,4 @@ def chroma_verify(conn: psycopg.Connection, url: str, collection: str, **kw: Any
 
 
 __all__ = ["PsycopgPlpy", "plain_script", "install_plain", "in_database", "installed", "set_schema",
-           "bootstrap", "sync", "drain_entities", "chroma_sync", "chroma_verify"]
+           "bootstrap", "sync", "drain_entities", "neighbor_upkeep", "chroma_sync", "chroma_verify"]

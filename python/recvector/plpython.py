@@ -105,6 +105,39 @@ def set_filter(plpy: Any, name: str, expression: str | None) -> str:
 
 
 @_sql_errors
+def ease_model(plpy: Any, lam: float, k: int, started: str, src: str, target: str) -> str:
+    from .neighbors import build_ease
+
+    return json.dumps(build_ease(plpy, float(lam), int(k), started, src, target))
+
+
+@_sql_errors
+def evaluate(plpy: Any, *, k: int, max_users: int | None, lam: float | None, alpha: float | None, beta: float | None,
+             candidate_pool: int | None, seed: int, min_positives: int, part: str, half_life_days: float | None,
+             cutoff: Any, gamma: float | None, protocol: str, interests: int | None, methods: list[str] | None) -> list[dict]:
+    from . import evaluation
+
+    overrides = {"lambda": lam, "alpha": alpha, "beta": beta, "gamma": gamma, "candidate_pool": candidate_pool}
+    cut = None
+    if cutoff is not None:
+        cut = float(plpy.execute(plpy.prepare("SELECT extract(epoch FROM $1::timestamptz)::float8 AS t", ["text"]),
+                                 [cutoff])[0]["t"])
+    return evaluation.evaluate(plpy, k=k, max_users=max_users, seed=seed, min_positives=min_positives,
+                               protocol=protocol or "auto", part=part or "all",
+                               overrides={n: v for n, v in overrides.items() if v is not None},
+                               interests=interests, half_life_days=half_life_days, cutoff=cut,
+                               methods=methods or evaluation.METHODS, notice=plpy.notice)
+
+
+@_sql_errors
+def tune(plpy: Any, *, budget_seconds: float, k: int, max_users: int | None, seed: int, store: bool) -> str:
+    from .tuning import tune as run
+
+    return json.dumps(run(plpy, time_budget_seconds=float(budget_seconds), k=int(k), max_users=max_users,
+                          seed=int(seed), store=bool(store), notice=plpy.notice))
+
+
+@_sql_errors
 def chroma_sync(plpy: Any, url: str | None, collection: str | None, full_sync: bool | None, batch_size: int | None,
                 tenant: str | None, database: str | None, recreate: bool | None, documents: bool | None,
                 token_env: str | None, max_retries: int | None, timeout_seconds: float | None) -> str:
@@ -133,4 +166,4 @@ def chroma_verify(plpy: Any, url: str | None, collection: str | None, sample: in
 
 
 __all__ = ["__version__", "validate_schema", "set_schema", "recompile", "embed", "bootstrap", "sync", "reembed",
-           "refresh_entities", "set_filter", "chroma_sync", "chroma_verify"]
+           "refresh_entities", "set_filter", "ease_model", "evaluate", "tune", "chroma_sync", "chroma_verify"]

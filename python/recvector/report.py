@@ -7,7 +7,7 @@ import itertools
 import json
 from typing import Any, Callable, Sequence
 
-SWEEPABLE = ("lambda", "alpha", "beta", "candidate_pool", "half_life_days")
+SWEEPABLE = ("lambda", "alpha", "beta", "gamma", "candidate_pool", "half_life_days", "interests")
 METRICS = ("recall", "ndcg", "mrr", "coverage", "intra_list_similarity", "popularity_bias")
 
 
@@ -106,3 +106,63 @@ def html_report(evaluation: list[dict[str, Any]], sweep: dict[str, Any] | None, 
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}figure{display:inline-block;margin:1em}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>RecVector evaluation</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+
+
+def _line(title: str, xs: list[float], ys: list[float], xlabel: str) -> str:
+    width, height, pad = 520, 220, 36
+    if not xs:
+        return ""
+    lo, hi = min(ys), max(ys)
+    span = (hi - lo) or 1e-9
+    xmin, xmax = min(xs), max(xs)
+    xspan = (xmax - xmin) or 1.0
+    pts = [(pad + (x - xmin) / xspan * (width - 2 * pad), height - pad - (y - lo) / span * (height - 2 * pad))
+           for x, y in zip(xs, ys)]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{px:.1f},{py:.1f}" for i, (px, py) in enumerate(pts))
+    dots = "".join(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#3b6ea5"/>'
+                   f'<text x="{px:.1f}" y="{height - pad + 14}" font-size="10" text-anchor="middle">{x:g}</text>'
+                   for (px, py), x in zip(pts, xs))
+    return (f'<figure><figcaption>{html.escape(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+            f'width="{width}" height="{height}" role="img"><path d="{path}" fill="none" stroke="#3b6ea5"/>{dots}'
+            f'<text x="{width / 2}" y="{height - 4}" font-size="11" text-anchor="middle">{html.escape(xlabel)}</text>'
+            f'<text x="4" y="{pad - 8}" font-size="10">{hi:.4f}</text><text x="4" y="{height - pad}" font-size="10">{lo:.4f}</text>'
+            f'</svg></figure>')
+
+
+def tune_report(result: dict[str, Any], database: str) -> str:
+    """A self-contained HTML page of a recvector.tune() result: the decision, the test table with
+    intervals, and the search (NDCG against each weight, best of the others; lambda)."""
+    v = result["validation"]
+    rows = result["test"]
+    head = "".join(f"<th>{h}</th>" for h in ("method", "users", "recall", "ndcg", "ndcg 95 %", "tuned minus this", "95 %"))
+    body = ""
+    for r in rows:
+        diff = r.get("recvector_minus_this")
+        body += ("<tr>" + f"<td>{html.escape(r['method'])}</td><td>{r['users']}</td><td>{r['recall']:.4f}</td>"
+                 f"<td>{r['ndcg']:.4f}</td><td>[{r['ndcg_low']:.4f}, {r['ndcg_high']:.4f}]</td>"
+                 + (f"<td>{diff:+.4f}</td><td>[{r['difference_low']:+.4f}, {r['difference_high']:+.4f}]</td>"
+                    if diff is not None else "<td></td><td></td>") + "</tr>")
+    parts = [f"<h1>RecVector tuning — {html.escape(database)}</h1>",
+             f"<p>{result['users']} users, protocol <b>{html.escape(result['protocol'])}</b>: two positive interactions "
+             "held out per user (the validation one for the search and the decision, the test one for this report); "
+             "everything learnt from the rest.</p>",
+             f"<p><b>Decision:</b> {html.escape(result['decision'])}. Validation NDCG@{result['k']}: current "
+             f"{v['current_ndcg']:.4f}, tuned {v['tuned_ndcg']:.4f}, difference {v['difference']:+.4f} "
+             f"(95 % paired bootstrap interval [{v['difference_low']:+.4f}, {v['difference_high']:+.4f}]).</p>",
+             f"<p>Tuned settings: <code>{html.escape(json.dumps(result['tuned']))}</code><br>"
+             f"Current settings: <code>{html.escape(json.dumps(result['current']))}</code></p>",
+             "<h2>Test items (never seen by the search)</h2>", f"<table><tr>{head}</tr>{body}</table>",
+             _bars("Test NDCG by method", [r["method"] for r in rows], [r["ndcg"] for r in rows])]
+    points = result["search"]["points"]
+    for name in ("alpha", "beta", "gamma"):
+        xs = sorted({p[name] for p in points})
+        ys = [max(p["ndcg"] for p in points if p[name] == x) for x in xs]
+        parts.append(_line(f"validation NDCG against {name} (best of the other settings)", xs, ys, name))
+    lams = result["search"]["lambdas"]
+    if lams:
+        parts.append(_line("validation NDCG against lambda (production ranking)", [x["lambda"] for x in lams],
+                           [x["ndcg"] for x in lams], "lambda"))
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}figure{display:inline-block;margin:1em}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>RecVector tuning</title><style>{style}</style>"
+            f"</head><body>{''.join(parts)}</body></html>")

@@ -49,11 +49,11 @@ COMMENT ON FUNCTION recvector._decay(timestamptz, timestamptz, double precision)
 CREATE OR REPLACE FUNCTION recvector._scale(v vector, s double precision)
 RETURNS vector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN pg_catalog.abs(s) < 1e-9 THEN NULL
+    SELECT CASE WHEN v IS NULL OR pg_catalog.abs(s) < 1e-9 THEN NULL
                 ELSE v OPERATOR(@vector@.*) pg_catalog.array_fill(s::real, ARRAY[@vector@.vector_dims(v)])::@vector@.vector END
 $$;
 COMMENT ON FUNCTION recvector._scale(vector, double precision) IS
-  'Internal: vector times scalar (NULL when |s| < 1e-9, so it drops out of sums).';
+  'Internal: vector times scalar (NULL when the vector is NULL or |s| < 1e-9, so it drops out of sums).';
 
 -- Merge two {"kind": count} objects by adding counts.
 CREATE OR REPLACE FUNCTION recvector._add_counts(a jsonb, b jsonb)

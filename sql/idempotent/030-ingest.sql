@@ -18,6 +18,7 @@ DECLARE
     threshold integer := (m.document -> 'aggregation' ->> 'batch_threshold')::integer;
     refresh_every integer := (m.document -> 'aggregation' ->> 'full_refresh_every')::integer;
     hl double precision := (m.compiled -> 'aggregation' ->> 'half_life_seconds')::double precision;
+    cf_limit integer := coalesce((m.document -> 'aggregation' ->> 'cf_candidates')::integer, 200);
 BEGIN
     IF evs IS NULL OR cardinality(evs) = 0 THEN
         RETURN 0;
@@ -52,7 +53,30 @@ BEGIN
             updated_at = now();
 
     IF strategy = 'incremental' THEN
-        -- 3a. O(D) moving-average nudge, exactly equivalent to folding the events one by one:
+        -- 3a. Interests and collaborative candidates first (from the profile as it was) ...
+        UPDATE recvector.rec_user_profiles AS p
+        SET (interests, interest_weights, cf_candidates, cf_scores) =
+            (SELECT x.n_interests, x.n_shares, x.n_candidates, x.n_scores
+             FROM recvector._nudged(p.interests, p.interest_weights, u.old_w, p.cf_candidates, p.cf_scores,
+                                    recvector._decay(p.last_interaction_at, u.t_ref, hl),
+                                    u.ids, u.vecs, u.wds, cf_limit) AS x)
+        FROM (SELECT e.user_id, t.t_ref,
+                     CASE WHEN t.emb_null THEN 0 ELSE t.acc * recvector._decay(t.last_at, t.t_ref, hl) END AS old_w,
+                     array_agg(e.entity_id ORDER BY e.occurred_at, e.entity_id) AS ids,
+                     array_agg(v.embedding ORDER BY e.occurred_at, e.entity_id) AS vecs,
+                     array_agg(e.weight * recvector._decay(e.occurred_at, t.t_ref, hl) ORDER BY e.occurred_at, e.entity_id) AS wds
+              FROM unnest(evs) AS e
+              LEFT JOIN recvector.entity_vectors AS v ON v.entity_id = e.entity_id
+              JOIN (SELECT e2.user_id, max(pp.accumulated_weight) AS acc, max(pp.last_interaction_at) AS last_at,
+                           bool_and(pp.embedding IS NULL) AS emb_null,
+                           greatest(max(e2.occurred_at), max(pp.last_interaction_at)) AS t_ref
+                    FROM unnest(evs) AS e2 JOIN recvector.rec_user_profiles AS pp ON pp.user_id = e2.user_id
+                    GROUP BY e2.user_id) AS t ON t.user_id = e.user_id
+              WHERE e.weight <> 0
+              GROUP BY e.user_id, t.t_ref, t.emb_null, t.acc, t.last_at) AS u
+        WHERE p.user_id = u.user_id;
+
+        -- 3b. ... then the O(D) moving-average nudge, exactly equivalent to folding the events one by one:
         --     t_ref = max(last_interaction_at, newest event)
         --     old   = accumulated_weight * decay(last_interaction_at -> t_ref)
         --     new   = (old * profile + sum(w_j d_j v_j)) / (old + sum(|w_j| d_j))
@@ -93,7 +117,7 @@ BEGIN
         ORDER BY p.user_id
         ON CONFLICT (kind, key) DO NOTHING;
     ELSE
-        -- 3b. full: queue a recompute at the batch threshold, or at once for a user with no profile yet.
+        -- 3c. full: queue a recompute at the batch threshold, or at once for a user with no profile yet.
         INSERT INTO recvector.queue (kind, key)
         SELECT 'profile', p.user_id FROM recvector.rec_user_profiles AS p
         WHERE p.user_id IN (SELECT e.user_id FROM unnest(evs) AS e)

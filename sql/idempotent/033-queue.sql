@@ -3,7 +3,9 @@
 --      application could wait on);
 --   2. deferred captures: folded (recvector.fold_pending);
 --   3. interactions a trigger could not record, when due: recorded again;
---   4. profile recomputes: queued users that are due, and users past aggregation.time_fallback.
+--   4. profile recomputes: queued users that are due, users past aggregation.time_fallback, and
+--      users whose collaborative candidates predate the last neighbour build;
+--   5. neighbours: every neighbors.rebuild_every, a new build, one step (a chunk) per round.
 -- It never waits for a lock the application holds (rows are taken NOWAIT or SKIP LOCKED; the one
 -- unavoidable wait, on a key another transaction is inserting, gives up after 100 ms), so it can
 -- never deadlock with the application: what it cannot take now it takes on a later round. Failed
@@ -104,6 +106,8 @@ DECLARE
     entity_keys text[];
     due text[];
     mine text[];
+    stale_before timestamptz := coalesce((SELECT b.finished_at FROM recvector.neighbor_builds AS b WHERE b.id = 1),
+                                         '-infinity');
     u text;
 BEGIN
     IF max_items IS NULL OR max_items < 1 THEN
@@ -160,9 +164,11 @@ BEGIN
     due := ARRAY(SELECT q.key FROM recvector.queue AS q WHERE q.kind = 'profile' AND q.next_attempt_at <= now()
                  ORDER BY q.id LIMIT max_items);
     IF cardinality(due) < max_items THEN
+        -- (and users whose collaborative candidates predate the last neighbour build)
         due := due || ARRAY(SELECT p.user_id FROM recvector.rec_user_profiles AS p
-                            WHERE p.interaction_count_since_update > 0
-                              AND p.last_updated < now() - make_interval(secs => fallback)
+                            WHERE ((p.interaction_count_since_update > 0
+                                    AND p.last_updated < now() - make_interval(secs => fallback))
+                                   OR (p.embedding IS NOT NULL AND p.last_updated < stale_before))
                               AND NOT (p.user_id = ANY (due))
                             ORDER BY p.last_updated LIMIT max_items - cardinality(due));
     END IF;
@@ -188,6 +194,15 @@ BEGIN
             END;
         END LOOP;
     END IF;
+    -- 5. Neighbour upkeep (not counted in the result: it is not queued work).
+    BEGIN
+        PERFORM recvector._neighbor_worker_step();
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        NULL;
+    WHEN OTHERS THEN
+        RAISE WARNING 'recvector: rebuilding the neighbours failed: %', SQLERRM
+            USING HINT = 'SELECT recvector.rebuild_neighbors() shows the error; the worker tries again next round.';
+    END;
     PERFORM pg_catalog.set_config('lock_timeout', old_timeout, true);
     RETURN done;
 END

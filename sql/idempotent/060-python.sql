@@ -49,6 +49,11 @@ COMMENT ON FUNCTION recvector.set_schema(jsonb) IS
 COMMENT ON FUNCTION recvector._recompile() IS
   'Internal: compiles the loaded mapping again with this version of RecVector (run by every install and update), keeping the document and when it was loaded; an update whose mapping no longer passes the checks fails with the problems listed.';
 
+--@python recvector._ease_model(lam double precision, k integer, started timestamptz, src text DEFAULT 'recvector.neighbor_source', target text DEFAULT 'recvector.item_neighbors') RETURNS jsonb
+--@call rv.ease_model(plpy, lam, k, started, src, target)
+COMMENT ON FUNCTION recvector._ease_model(double precision, integer, timestamptz, text, text) IS
+  'Internal: builds the EASE item-to-item model from a neighbour source (numpy) and writes the k largest weights of each row into a neighbour relation, stamped started (a step of recvector.rebuild_neighbors, or the evaluation''s).';
+
 --@python recvector.embed(texts text[]) RETURNS vector[]
 --@call rv.embed(plpy, texts)
 COMMENT ON FUNCTION recvector.embed(text[]) IS
@@ -105,3 +110,80 @@ COMMENT ON FUNCTION recvector.chroma_sync(text, text, boolean, integer, text, te
 --@call rv.chroma_verify(plpy, url, collection, sample, tenant, database, token_env)
 COMMENT ON FUNCTION recvector.chroma_verify(text, text, integer, text, text, text) IS
   'Compares a Chroma collection with the entity vectors: both counts, and a random sample of vectors fetched back from Chroma (missing ids, vectors that differ). in_step is true when everything matches.';
+
+-- Offline evaluation (python/recvector/evaluation.py): the split, the training part's models in
+-- temporary tables, the production ranking and the baselines, with bootstrap intervals.
+CREATE OR REPLACE FUNCTION recvector._py_evaluate(
+    k integer, max_users integer, lam double precision, alpha double precision, beta double precision,
+    candidate_pool integer, seed bigint, min_positives integer, part text, half_life_days double precision,
+    cutoff timestamptz, gamma double precision, protocol text, interests integer, methods text[])
+RETURNS TABLE (method text, users integer, recall double precision, ndcg double precision, mrr double precision,
+               coverage double precision, intra_list_similarity double precision, popularity_bias double precision,
+               ndcg_low double precision, ndcg_high double precision, recvector_minus_this double precision,
+               difference_low double precision, difference_high double precision)
+LANGUAGE plpython3u AS $$
+#PREAMBLE
+return rv.evaluate(plpy, k=k, max_users=max_users, lam=lam, alpha=alpha, beta=beta, candidate_pool=candidate_pool,
+                   seed=seed, min_positives=min_positives, part=part, half_life_days=half_life_days, cutoff=cutoff,
+                   gamma=gamma, protocol=protocol, interests=interests, methods=methods)
+$$;
+COMMENT ON FUNCTION recvector._py_evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer, text, double precision, timestamptz, double precision, text, integer, text[]) IS
+  'Internal: PL/Python body of recvector.evaluate().';
+
+CREATE OR REPLACE FUNCTION recvector.evaluate(
+    k integer DEFAULT 10, max_users integer DEFAULT NULL, lambda double precision DEFAULT NULL,
+    alpha double precision DEFAULT NULL, beta double precision DEFAULT NULL, candidate_pool integer DEFAULT NULL,
+    seed bigint DEFAULT 42, min_positives integer DEFAULT 2, part text DEFAULT 'all',
+    half_life_days double precision DEFAULT NULL, cutoff timestamptz DEFAULT NULL, gamma double precision DEFAULT NULL,
+    protocol text DEFAULT 'auto', interests integer DEFAULT NULL,
+    methods text[] DEFAULT ARRAY['recvector', 'popularity', 'random', 'itemknn', 'ease'])
+RETURNS TABLE (method text, users integer, recall double precision, ndcg double precision, mrr double precision,
+               coverage double precision, intra_list_similarity double precision, popularity_bias double precision,
+               ndcg_low double precision, ndcg_high double precision, recvector_minus_this double precision,
+               difference_low double precision, difference_high double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    RETURN QUERY SELECT * FROM recvector._py_evaluate(k, max_users, lambda, alpha, beta, candidate_pool, seed,
+                                                      min_positives, part, half_life_days, cutoff, gamma, protocol,
+                                                      interests, methods);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;
+COMMENT ON FUNCTION recvector.evaluate(integer, integer, double precision, double precision, double precision, integer, bigint, integer, text, double precision, timestamptz, double precision, text, integer, text[]) IS
+  'Offline evaluation on the app''s own history (docs/evaluation.md), writing nothing but temporary tables: for each user with at least min_positives positive interactions (up to max_users; part = validation or test keeps one of two disjoint halves of the users), one positive interaction is held out — the most recent (protocol last, the default for dated data), one drawn at random with seed (random, the default for undated data), or with cutoff every one from then on — and every method learns from the rest only: RecVector (the production ranking over neighbours, popularity and profiles built from the training part; scoring arguments override the mapping''s), popularity, random, item-kNN (cosine, 20 neighbours) and EASE (catalogues up to 12,000 entities), all ranking the full catalogue minus the user''s training entities. One row per method: Recall@k, NDCG@k, MRR, catalogue coverage, intra-list similarity, popularity bias, a 95 % bootstrap interval of NDCG and of the paired difference RecVector minus that method.';
+
+-- Tuning (python/recvector/tuning.py): scoring settings searched on the app's own history, stored
+-- only when they win on validation beyond the noise.
+CREATE OR REPLACE FUNCTION recvector._py_tune(budget_seconds double precision, k integer, max_users integer,
+                                              seed bigint, store boolean)
+RETURNS jsonb
+LANGUAGE plpython3u AS $$
+#PREAMBLE
+return rv.tune(plpy, budget_seconds=budget_seconds, k=k, max_users=max_users, seed=seed, store=store)
+$$;
+COMMENT ON FUNCTION recvector._py_tune(double precision, integer, integer, bigint, boolean) IS
+  'Internal: PL/Python body of recvector.tune().';
+
+CREATE OR REPLACE FUNCTION recvector.tune(time_budget interval DEFAULT '10 minutes', k integer DEFAULT 10,
+                                          max_users integer DEFAULT 2000, seed bigint DEFAULT 42,
+                                          store boolean DEFAULT true)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF time_budget IS NULL OR time_budget <= interval '0' THEN
+        RAISE EXCEPTION 'time_budget must be positive, got %', time_budget USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN recvector._py_tune(extract(epoch FROM time_budget)::double precision, k, max_users, seed, store);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+    PERFORM recvector._rethrow(st, msg, det, hnt);
+END
+$$;
+COMMENT ON FUNCTION recvector.tune(interval, integer, integer, bigint, boolean) IS
+  'Searches the scoring settings on the app''s own history within a time budget (docs/evaluation.md#tuning): two positive interactions held out per user (the most recent for dated data, two drawn with seed otherwise), everything learnt from the rest; alpha, beta, gamma on a grid by re-scoring the production ranking''s score parts, interests K and (dated data) a long half-life, then lambda with the production ranking. The best settings are compared with the current ones on the validation items, paired by user, and stored in the mapping only when the 95 % bootstrap interval of the NDCG difference is above zero (and store is true). Returns the decision, the settings and both on the test items beside popularity and item-kNN, with intervals; `recvector tune --html` writes it as a report.';

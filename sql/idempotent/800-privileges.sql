@@ -80,14 +80,18 @@ BEGIN
                                   CASE WHEN (SELECT p.proname FROM pg_catalog.pg_proc AS p WHERE p.oid = fn) = ANY (app)
                                        THEN 'recvector_app' ELSE 'recvector_worker' END);
     END LOOP;
-    -- What the definer functions call, found in their code (transitively): recvector.<name>(.
-    -- (_check_columns is also called from the Python library, which the worker's re-embedding runs.)
+    -- What the definer functions call, found in their code (transitively): recvector.<name>( outside
+    -- comments and string literals (hints name admin functions; those must not be reachable), plus the calls made
+    -- through dynamic SQL or from Python by what they reach: the worker's re-embedding
+    -- (refresh_entities, which checks the mapped columns) and the filtered ranking (_noise).
     reach := definer || ARRAY(SELECT p.oid FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = 'recvector'::regnamespace
-                                                                        AND p.proname = '_check_columns');
+                                                                        AND p.proname IN ('refresh_entities', '_check_columns', '_noise'));
     LOOP
         more := ARRAY(SELECT DISTINCT p.oid
                       FROM pg_catalog.pg_proc AS src,
-                           LATERAL pg_catalog.regexp_matches(src.prosrc, '(?:recvector|@extschema@)\.("?)([a-z_0-9]+)\1\s*\(', 'g') AS mt,
+                           LATERAL pg_catalog.regexp_matches(pg_catalog.regexp_replace(pg_catalog.regexp_replace(src.prosrc, '--[^\n]*', '', 'g'),
+                                                                                     '''(?:[^'']|'''')*''', '', 'g'),
+                                                             '(?:recvector|@extschema@)\.("?)([a-z_0-9]+)\1\s*\(', 'g') AS mt,
                            pg_catalog.pg_proc AS p JOIN recvector._routines() AS r ON r.fn = p.oid
                       WHERE src.oid = ANY (reach) AND p.proname = mt[2] AND NOT (p.oid = ANY (reach)));
         EXIT WHEN cardinality(more) = 0;
