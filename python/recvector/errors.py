@@ -72,6 +72,12 @@ class NotConfiguredError(RecVectorError):
         )
 
 
+class NotEnoughDataError(RecVectorError):
+    """The application's history is too small for what was asked (an evaluation, tuning)."""
+
+    sqlstate = "55000"  # object_not_in_prerequisite_state
+
+
 class ServiceError(RecVectorError):
     """A service outside the database (an embedding provider, a Chroma server) failed or answered
     something unusable. ``provider`` names the service; ``retryable`` says whether trying again can help."""

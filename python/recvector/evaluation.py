@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ArgumentError, RecVectorError
+from .errors import ArgumentError, NotEnoughDataError
 from .storing import loaded
 
 EASE_BASELINE_MAX_ITEMS = 12000
@@ -160,14 +160,23 @@ def _half(seed: int, user: Any) -> str:
 # The training part inside the database: temporary tables the production code ranks with.
 # --------------------------------------------------------------------------------------------
 
+def drop_temp(db: Any, *names: str) -> None:
+    """Drops those of the session's temporary tables that exist (no "does not exist" NOTICEs)."""
+    found = db.execute(db.prepare(
+        "SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() "
+        "AND c.relname = ANY ($1::text[])", ["text[]"]), [list(names)])
+    if found:
+        db.execute("DROP TABLE " + ", ".join(f"pg_temp.{r['relname']}" for r in found))
+
+
 def prepare(db: Any, inter: Interactions, sp: Split, neighbor_settings: dict[str, Any] | None = None,
             notice: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Temporary tables of the training part: interactions, popularity, neighbours (the mapping's
     method and settings unless overridden), and the evaluated users with their seen entities."""
     say = notice or (lambda m: None)
     t0 = time.monotonic()
-    db.execute("DROP TABLE IF EXISTS pg_temp.rv_eval_train, pg_temp.rv_eval_stats, pg_temp.rv_eval_source, "
-               "pg_temp.rv_eval_neighbors, pg_temp.rv_eval_knn, pg_temp.rv_eval_users, pg_temp.rv_eval_profiles")
+    drop_temp(db, "rv_eval_train", "rv_eval_stats", "rv_eval_source", "rv_eval_neighbors", "rv_eval_knn",
+              "rv_eval_users", "rv_eval_profiles")
     db.execute("CREATE TEMP TABLE rv_eval_train (user_id text, entity_id text, weight float8, occurred_at timestamptz)")
     m = sp.train
     db.execute(db.prepare(
@@ -195,7 +204,7 @@ def prepare(db: Any, inter: Interactions, sp: Split, neighbor_settings: dict[str
 def build_neighbors(db: Any, settings: dict[str, Any], target: str) -> dict[str, Any]:
     """Neighbours of the training part into ``target`` (a temporary table), with the production
     builders (cosine in SQL, EASE in numpy)."""
-    db.execute(f"DROP TABLE IF EXISTS {target}, pg_temp.rv_eval_source")
+    drop_temp(db, target.split(".")[-1], "rv_eval_source")
     db.execute(f"CREATE TEMP TABLE {target.split('.')[-1]} (LIKE recvector.item_neighbors INCLUDING ALL)")
     db.execute("CREATE TEMP TABLE rv_eval_source (LIKE recvector.neighbor_source INCLUDING ALL)")
     rows = db.execute(db.prepare("SELECT recvector._neighbor_source($1, 'pg_temp.rv_eval_source', 'pg_temp.rv_eval_train') AS n",
@@ -205,7 +214,7 @@ def build_neighbors(db: Any, settings: dict[str, Any], target: str) -> dict[str,
     if method == "auto":
         method = "ease" if items <= int(settings["ease_max_items"]) and _has_python(db) else "cosine"
     if settings.get("k") is None:
-        settings = {**settings, "k": 300 if method == "ease" else 100}
+        settings = {**settings, "k": 100}
     if settings.get("ease_lambda") is None:
         settings = {**settings, "ease_lambda": max(10.0, round(rows / max(items, 1), 1))}
     if method == "ease":
@@ -238,7 +247,7 @@ def build_profiles(db: Any, interests: int | None = None, half_life_days: float 
     hl = (half_life_days * 86400.0 if half_life_days is not None
           else float(compiled["aggregation"]["half_life_seconds"]))
     k = int(interests if interests is not None else doc["aggregation"].get("interests", 1))
-    db.execute("DROP TABLE IF EXISTS pg_temp.rv_eval_profiles")
+    drop_temp(db, "rv_eval_profiles")
     db.execute(db.prepare(
         "CREATE TEMP TABLE rv_eval_profiles AS "
         "SELECT u.user_id, u.o, u.seen, p.embedding, p.interests, p.interest_weights, p.cf_candidates, p.cf_scores "
@@ -284,9 +293,61 @@ def rank_random(db: Any, k: int, seed: int) -> dict[str, list[str]]:
     return {r["user_id"]: list(r["recs"] or []) for r in rows}
 
 
+def _train_positives(db: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The training part's positive entities (sorted ids) and each user's as column indexes."""
+    rows = db.execute("SELECT array_agg(user_id ORDER BY user_id) AS u, array_agg(entity_id ORDER BY user_id) AS e "
+                      "FROM (SELECT user_id, entity_id FROM pg_temp.rv_eval_train GROUP BY 1, 2 HAVING sum(weight) > 0) AS p")
+    users, ents = np.asarray(rows[0]["u"] or [], dtype=object), np.asarray(rows[0]["e"] or [], dtype=object)
+    ids, col = np.unique(ents, return_inverse=True)
+    bounds = np.flatnonzero(users[1:] != users[:-1]) + 1
+    per_user = {str(users[g[0]]): col[g] for g in np.split(np.arange(len(users)), bounds) if len(g)}
+    return ids, per_user
+
+
+def _gram(n: int, per_user: dict[str, np.ndarray]) -> np.ndarray:
+    gram = np.zeros((n, n))
+    for idx in per_user.values():
+        gram[np.ix_(idx, idx)] += 1.0
+    return gram
+
+
+def _rank_linear(db: Any, k: int, ids: np.ndarray, per_user: dict[str, np.ndarray], weights: np.ndarray,
+                 positive_only: bool = False) -> dict[str, list[str]]:
+    """Each evaluated user's top k by sum over their training positives i of weights[i, :], seen
+    entities left out, ties by id (only entities scored above 0 with positive_only)."""
+    index = {e: i for i, e in enumerate(ids)}
+    n = len(ids)
+    out: dict[str, list[str]] = {}
+    for r in db.execute("SELECT user_id, seen FROM pg_temp.rv_eval_users ORDER BY o"):
+        idx = per_user.get(r["user_id"])
+        scores = weights[idx].sum(axis=0) if idx is not None and len(idx) else np.zeros(n)
+        for e in r["seen"] or []:
+            if e in index:
+                scores[index[e]] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        out[r["user_id"]] = [str(ids[i]) for i in top if np.isfinite(scores[i]) and (scores[i] > 0 or not positive_only)]
+    return out
+
+
 def rank_itemknn(db: Any, k: int, neighbours: int = 20) -> dict[str, list[str]]:
     """Plain item-kNN: cosine similarity of co-occurrence (no shrinkage), the 20 nearest of each
-    entity, a user's score for i the sum of the similarities of i to every training positive."""
+    entity, a user's score for i the sum of the similarities of i to every training positive. In
+    numpy up to EASE_BASELINE_MAX_ITEMS entities, else with the production SQL builder."""
+    ids, per_user = _train_positives(db)
+    n = len(ids)
+    if 0 < n <= EASE_BASELINE_MAX_ITEMS:
+        c = _gram(n, per_user)
+        norm = np.sqrt(np.diag(c))
+        sim = c / np.outer(norm, norm)
+        np.fill_diagonal(sim, 0.0)
+        m = min(neighbours, n - 1)
+        if m > 0:
+            # the m largest of each row, ties by id (ids are sorted): a stable sort of -sim
+            keep = np.argsort(-sim, axis=1, kind="stable")[:, :m]
+            mask = np.zeros_like(sim, dtype=bool)
+            np.put_along_axis(mask, keep, True, axis=1)
+            sim = np.where(mask & (sim > 0), sim, 0.0)
+        return _rank_linear(db, k, ids, per_user, sim, positive_only=True)
     build_neighbors(db, {"method": "cosine", "k": neighbours, "history": 10 ** 9, "shrink": 0.0, "alpha": 0.5,
                          "chunk": 5000}, "pg_temp.rv_eval_knn")
     rows = db.execute(db.prepare(
@@ -300,39 +361,17 @@ def rank_itemknn(db: Any, k: int, neighbours: int = 20) -> dict[str, list[str]]:
 def rank_ease(db: Any, k: int, lam: float) -> dict[str, list[str]] | None:
     """EASE with its full weight matrix (not truncated), scoring the whole catalogue; None when the
     catalogue is larger than EASE_BASELINE_MAX_ITEMS."""
-    rows = db.execute("SELECT array_agg(user_id ORDER BY user_id) AS u, array_agg(entity_id ORDER BY user_id) AS e "
-                      "FROM (SELECT user_id, entity_id FROM pg_temp.rv_eval_train GROUP BY 1, 2 HAVING sum(weight) > 0) AS p")
-    users, ents = np.asarray(rows[0]["u"] or [], dtype=object), np.asarray(rows[0]["e"] or [], dtype=object)
-    ids, col = np.unique(ents, return_inverse=True)
+    ids, per_user = _train_positives(db)
     n = len(ids)
     if n == 0 or n > EASE_BASELINE_MAX_ITEMS:
         return None
-    bounds = np.flatnonzero(users[1:] != users[:-1]) + 1
-    per_user = {str(users[g[0]]): col[g] for g in np.split(np.arange(len(users)), bounds) if len(g)}
-    gram = np.zeros((n, n))
-    for idx in per_user.values():
-        gram[np.ix_(idx, idx)] += 1.0
+    gram = _gram(n, per_user)
     gram[np.diag_indices(n)] += lam
     p = np.linalg.inv(gram)
     b = -p / np.diag(p)[np.newaxis, :]
     np.fill_diagonal(b, 0.0)
-    seen_rows = db.execute("SELECT user_id, seen FROM pg_temp.rv_eval_users ORDER BY o")
-    index = {e: i for i, e in enumerate(ids)}
-    out: dict[str, list[str]] = {}
-    for r in seen_rows:
-        idx = per_user.get(r["user_id"])
-        scores = b[idx].sum(axis=0) if idx is not None and len(idx) else np.zeros(n)
-        for e in r["seen"] or []:
-            if e in index:
-                scores[index[e]] = -np.inf
-        top = np.argsort(-scores, kind="stable")[:k]
-        out[r["user_id"]] = [str(ids[i]) for i in top if np.isfinite(scores[i])]
-    return out
+    return _rank_linear(db, k, ids, per_user, b)
 
-
-# --------------------------------------------------------------------------------------------
-# Metrics and intervals
-# --------------------------------------------------------------------------------------------
 
 def per_user_metrics(lists: dict[str, list[str]], sp: Split, k: int) -> dict[str, np.ndarray]:
     """Recall@k (hits / min(k, held out)), NDCG@k (binary gains), MRR (0 beyond k), per user."""
@@ -421,7 +460,7 @@ def evaluate(db: Any, k: int = 10, max_users: int | None = None, seed: int = 42,
     inter = load_interactions(db)
     sp = split(inter, protocol, seed, min_positives, max_users, part=part, cutoff=cutoff)
     if not sp.users:
-        raise RecVectorError("no user has enough positive interactions to hold one out",
+        raise NotEnoughDataError("no user has enough positive interactions to hold one out",
                              hint=f"Each evaluated user needs at least {max(min_positives, 2)} positive interactions.")
     say(f"recvector: evaluation: {len(sp.users)} users, protocol {sp.protocol}")
     prepare(db, inter, sp, notice=say)

@@ -33,7 +33,8 @@ def _sql_errors(fn: F) -> F:
         try:
             return fn(plpy, *args, **kwargs)
         except RecVectorError as e:
-            plpy.error(e.message, detail=e.detail, hint=e.hint, sqlstate=e.sqlstate)
+            extra = {n: v for n, v in (("detail", e.detail), ("hint", e.hint)) if v}
+            plpy.error(e.message, sqlstate=e.sqlstate, **extra)
         except plpy.SPIError:
             raise  # the server's own error (a cancel, a timeout, a constraint): as it is
         except Exception as e:  # noqa: BLE001 - a bug or a library's error: no key may leave with it

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 from typing import Any, Callable
 
 import numpy as np
 
 from . import evaluation
-from .errors import ArgumentError, RecVectorError
+from .errors import ArgumentError, NotEnoughDataError
 from .storing import loaded
 
 ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -99,7 +98,7 @@ def tune(db: Any, time_budget_seconds: float = 600.0, k: int = 10, max_users: in
     inter = evaluation.load_interactions(db)
     sp = evaluation.split(inter, "auto", seed, min_positives=3, max_users=max_users, holdout=2)
     if len(sp.users) < 20:
-        raise RecVectorError(f"only {len(sp.users)} users have three positive interactions or more: too few to tune on",
+        raise NotEnoughDataError(f"only {len(sp.users)} users have three positive interactions or more: too few to tune on",
                              hint="tune() needs a history of at least a few dozen users; evaluate() works on fewer.")
     # Which held-out item is the validation one: the older (dated) or the second drawn (undated).
     val_items = [h[1] for h in sp.heldout]

@@ -69,6 +69,7 @@ BEGIN
         EXIT WHEN cardinality(cent) < 2;
     END LOOP;
     IF coalesce(cardinality(cent), 0) < 2 THEN
+        shares := NULL;  -- one interest: the profile itself
         RETURN;
     END IF;
     SELECT sum(x) INTO total FROM unnest(shares) AS x;
