@@ -4,7 +4,9 @@ Template databases are built once per session with pytest-postgresql's DatabaseJ
 
 * ``rv_tpl_pagila``   Pagila loaded from ../shared (falls back to the copy in examples/), extension
                       created, nothing else;
-* ``rv_tpl_booted``   the same plus the Pagila mapping and a full bootstrap with the local model.
+* ``rv_tpl_booted``   the same plus the Pagila mapping and a full bootstrap with the local model;
+* ``rv_tpl_chinook``  Chinook loaded from ../shared, its mapping, bootstrapped;
+* ``rv_tpl_anime``    800 real users' anime lists (tests/anime.py), mapped and bootstrapped.
 
 Every test that asks for ``pagila`` or ``booted`` gets its own database cloned from a template, so
 tests can write freely and run in any order.
@@ -26,6 +28,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 PAGILA_MAPPING = ROOT / "examples" / "pagila" / "rec_schema.json"
+CHINOOK_MAPPING = ROOT / "examples" / "chinook" / "rec_schema.json"
 
 HOST = os.environ.get("PGHOST", "127.0.0.1")
 PORT = int(os.environ.get("PGPORT", "5432"))
@@ -86,6 +89,25 @@ def booted_template(pagila_template: str) -> Iterator[str]:
     yield from _template("rv_tpl_booted", build, template=pagila_template)
 
 
+@pytest.fixture(scope="session")
+def chinook_template() -> Iterator[str]:
+    def build(name: str) -> None:
+        with psycopg.connect(dsn(name), autocommit=True) as c:
+            load_chinook(c)
+            c.execute("CREATE EXTENSION recvector CASCADE")
+            c.execute("SELECT recvector.set_schema(%s::jsonb)", (CHINOOK_MAPPING.read_text(),))
+            c.execute("SELECT recvector.bootstrap()")
+
+    yield from _template("rv_tpl_chinook", build)
+
+
+@pytest.fixture(scope="session")
+def anime_template() -> Iterator[str]:
+    import anime
+
+    yield from _template("rv_tpl_anime", lambda name: anime.load(dsn(name)))
+
+
 def _clone(template: str | None) -> Iterator[psycopg.Connection]:
     name = f"rv_test_{uuid.uuid4().hex[:10]}"
     janitor = DatabaseJanitor(user=USER, host=HOST, port=PORT, dbname=name,
@@ -108,6 +130,18 @@ def pagila(pagila_template: str) -> Iterator[psycopg.Connection]:
 def booted(booted_template: str) -> Iterator[psycopg.Connection]:
     """Pagila with the mapping loaded and bootstrapped (autocommit connection)."""
     yield from _clone(booted_template)
+
+
+@pytest.fixture
+def chinook(chinook_template: str) -> Iterator[psycopg.Connection]:
+    """Chinook with its mapping loaded and bootstrapped (autocommit connection)."""
+    yield from _clone(chinook_template)
+
+
+@pytest.fixture
+def anime_db(anime_template: str) -> Iterator[psycopg.Connection]:
+    """800 real users' anime lists, mapped and bootstrapped (autocommit connection)."""
+    yield from _clone(anime_template)
 
 
 @pytest.fixture

@@ -31,6 +31,13 @@ def test_client_operations(booted):
         assert [r.entity_id for r in c.recommend("1", 3, 0.5, exploration=0.3, seed=1)] == \
             [r[0] for r in booted.execute("SELECT entity_id FROM rec_recommend(1, 3, 0.5, exploration => 0.3, seed => 1)")]
         assert len(c.similar(1, 4)) == 4
+        assert [r.entity_id for r in c.similar(1, 3, mode="hybrid")] == \
+            [r[0] for r in booted.execute("SELECT entity_id FROM rec_similar('1', 3, 'hybrid')")]
+        first, second = c.recommend(1, 5, page=1), c.recommend(1, 5, page=2)
+        assert len(second) == 5 and not {r.entity_id for r in first} & {r.entity_id for r in second}
+        c.hide(1, first[0].entity_id)
+        assert first[0].entity_id not in {r.entity_id for r in c.recommend(1, 10)}
+        assert c.unhide(1, first[0].entity_id) is True and c.unhide(1, first[0].entity_id) is False
         c.log_interaction(1, 2, "like")
         assert one(booted, "SELECT count(*) FROM recvector.events WHERE user_id = '1'") == 1
         assert c.upsert_entity(1, 2)["up_to_date"] == 2
@@ -55,14 +62,19 @@ def test_cli_recommend_and_similar_json(booted):
     assert [x["entity_id"] for x in recs] == [x[0] for x in booted.execute("SELECT * FROM rec_recommend(1, 3)")]
     r = cli("similar", "1", "-k", "2", "--dsn", _db(booted))
     assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 2
+    r = cli("similar", "1", "-k", "3", "--mode", "cf", "--json", "--dsn", _db(booted))
+    assert r.returncode == 0, r.stderr
+    assert [(x["entity_id"], x["score"]) for x in json.loads(r.stdout)] == \
+        [tuple(x) for x in booted.execute("SELECT * FROM rec_similar('1', 3, 'cf')")]
 
 
 def test_cli_errors_are_one_line_and_non_zero(booted):
     r = cli("recommend", "1", "-k", "0", "--dsn", _db(booted))
     assert r.returncode == 1
     assert r.stderr.splitlines()[0] == "recvector: error: k must be between 1 and 10000, got 0"
-    r = cli("similar", "nope", "--dsn", _db(booted))
-    assert r.returncode == 1 and r.stderr.startswith("recvector: error: entity 'nope' has no vector")
+    for mode in ("content", "cf", "hybrid"):
+        r = cli("similar", "nope", "--mode", mode, "--dsn", _db(booted))
+        assert r.returncode == 1 and r.stderr.startswith("recvector: error: entity 'nope' has no vector"), (mode, r.stderr)
     r = cli("recommend", "1", "--dsn", "host=127.0.0.1 port=1 connect_timeout=2")
     assert r.returncode == 1 and r.stderr.startswith("recvector: error: cannot connect to PostgreSQL")
     r = cli("recommend")

@@ -62,6 +62,15 @@ def test_explain_contributions_add_up_to_the_similarity(empty_db):
     cold = empty_db.execute("SELECT entity_id, sources, because FROM recvector.explain('9')").fetchall()
     assert [c[0] for c in cold] == [r[0] for r in empty_db.execute("SELECT * FROM rec_recommend(9, 10)")]
     assert all(c[1] == "popular" and c[2] == [] for c in cold)
+    # With exploration noise the popularity term stays the popularity's, the rest is the noise.
+    noisy = empty_db.execute("SELECT entity_id, score, popularity_term, exploration_term "
+                             "FROM recvector.explain('9', exploration => 0.5, seed => 7)").fetchall()
+    counts = dict(empty_db.execute("SELECT entity_id, popularity FROM recvector.rec_entity_stats WHERE popularity > 0"))
+    pops = {e: math.log(1 + c) / math.log(1 + max(counts.values())) for e, c in counts.items()}
+    assert {r[0]: r[2] for r in noisy} == pytest.approx(pops)
+    assert all(r[3] >= 0 and r[1] == pytest.approx(r[2] + r[3]) for r in noisy)
+    assert [(r[0], r[1]) for r in noisy] == [tuple(x) for x in empty_db.execute(
+        "SELECT * FROM rec_recommend(9, 10, exploration => 0.5, seed => 7)")]
 
 
 def test_explain_mmr_penalty_matches_rec_recommend(booted):
@@ -106,15 +115,12 @@ def test_cli_evaluate_and_explain(booted):
     assert len(lines) == 2 and lines[0].startswith("  1. ") and "because of" in lines[0]
 
 
-def test_chinook_end_to_end_with_evaluation(empty_db):
-    """A second sample nobody here designed: tracks, genres, albums, playlists, invoices."""
-    from conftest import ROOT, load_chinook
-
-    load_chinook(empty_db)
-    empty_db.execute("CREATE EXTENSION recvector CASCADE")
-    empty_db.execute("SELECT recvector.set_schema(%s::jsonb)", ((ROOT / "examples" / "chinook" / "rec_schema.json").read_text(),))
-    summary = one(empty_db, "SELECT recvector.bootstrap()")
-    assert summary["embedded"] == 3503 and summary["profiles"] == 59
+def test_chinook_end_to_end_with_evaluation(chinook):
+    """A second sample nobody here designed: tracks, genres, albums, playlists, invoices (bootstrapped
+    once per session by the chinook_template fixture)."""
+    empty_db = chinook
+    assert one(empty_db, "SELECT count(*) FROM recvector.entity_vectors") == 3503
+    assert one(empty_db, "SELECT count(*) FROM recvector.rec_user_profiles") == 59
     assert one(empty_db, "SELECT sum(popularity)::int FROM recvector.rec_entity_stats") == 2240
     recs = empty_db.execute("SELECT r.entity_id FROM rec_recommend(1, 10) r").fetchall()
     assert len(recs) == 10

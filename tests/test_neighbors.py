@@ -188,3 +188,21 @@ def test_collaborative_candidates_follow_the_neighbours(empty_db):
     assert list(zip(ids, ws)) == [(e, pytest.approx(s, abs=1e-5)) for e, s in expected]
     # A user who only disliked has no candidates.
     assert one(empty_db, "SELECT cf_candidates FROM recvector.rec_user_profiles WHERE user_id = '7'") in (None, [])
+
+
+def test_explain_names_the_liked_entities_behind_the_collaborative_term(empty_db):
+    """"Because" lists, via collaborative, the liked entities whose neighbour lists hold the result,
+    as parts of the collaborative term; with gamma 0 the term is 0 and none are listed."""
+    _setup(empty_db, method="ease", ease_lambda=2.0, k=10)
+    empty_db.execute("SELECT recvector.rebuild_neighbors()")
+    empty_db.execute("SELECT recvector.rebuild_profiles()")
+    rows = empty_db.execute("SELECT entity_id, collaborative_term, because FROM recvector.explain('3', 3, reasons => 10)").fetchall()
+    with_cf = [r for r in rows if r[1] > 0]
+    assert with_cf
+    for _, term, because in with_cf:
+        cf = [b for b in because if b["via"] == "collaborative"]
+        assert {b["entity_id"] for b in cf} <= {"2", "3"}
+        assert sum(b["contribution"] for b in cf) == pytest.approx(term, abs=1e-6)
+    for _, term, because in empty_db.execute("SELECT entity_id, collaborative_term, because "
+                                             "FROM recvector.explain('3', 3, gamma => 0, reasons => 10)").fetchall():
+        assert term == 0 and all(b["via"] == "content" for b in because)

@@ -37,6 +37,12 @@ def test_app_role_recommends_logs_and_inserts(app_role):
     assert len(app.execute("SELECT * FROM rec_similar(1, 5)").fetchall()) == 5
     assert len(app.execute("SELECT * FROM recvector.explain('1', 3)").fetchall()) == 3
     app.execute("SELECT recvector.log_interaction(1, 2, 'like')")
+    top = one(app, "SELECT entity_id FROM rec_recommend(1, 1)")
+    app.execute("SELECT recvector.hide('1', %s)", (top,))
+    assert top not in {r[0] for r in app.execute("SELECT entity_id FROM rec_recommend(1, 5, page => 2)")}
+    assert one(app, "SELECT recvector.unhide('1', %s)", (top,)) is True
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute("SELECT * FROM recvector.hidden")
     admin.execute("SELECT recvector.enable_auto_logging()")
     app.execute("INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('2030-01-01', 1, 3, 1)")
     assert one(admin, "SELECT interaction_count_since_update FROM recvector.rec_user_profiles WHERE user_id = '3'") == 1
@@ -103,9 +109,9 @@ def test_serving_functions_are_definer_with_fixed_search_path(booted):
     rows = booted.execute("""
         SELECT p.oid::regprocedure::text, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner) FROM pg_proc p
         WHERE p.proname IN ('rec_recommend', 'rec_similar', 'log_interaction', '_capture_interactions', 'explain',
-                            'process_queue', 'fold_pending', 'status', '_capture_entities')
+                            'process_queue', 'fold_pending', 'status', '_capture_entities', 'hide', 'unhide')
           AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'sql')""").fetchall()
-    assert len(rows) == 9
+    assert len(rows) == 11
     for fn, definer, config, owner in rows:
         assert definer, fn
         assert owner == "recvector_definer", fn

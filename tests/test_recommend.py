@@ -88,7 +88,8 @@ def test_cold_start_gets_popularity_minus_seen(empty_db):
     _setup(empty_db)
     rows = empty_db.execute("SELECT * FROM rec_recommend(9, 5)").fetchall()  # user 9: no interactions
     assert [r[0] for r in rows] == ["1", "2"]
-    assert [r[1] for r in rows] == pytest.approx([math.log(3), math.log(2)])
+    # On the popularity term's 0..1 scale: ln(1 + popularity) / ln(1 + the largest popularity).
+    assert [r[1] for r in rows] == pytest.approx([1.0, math.log(2) / math.log(3)])
     # A user unknown to the app is treated the same way (documented), as text or integer.
     assert [r[0] for r in empty_db.execute("SELECT * FROM rec_recommend('no-such-user', 5)")] == ["1", "2"]
 
@@ -195,3 +196,49 @@ def test_similar_cf_and_hybrid_modes(empty_db):
     assert hybrid["3"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["3"]) + 0.5, abs=1e-6)
     assert hybrid["5"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["5"]), abs=1e-6)
     assert hybrid["1"] == pytest.approx(0.5 * tiny.cos(tiny.VECTORS["4"], tiny.VECTORS["1"]) + 0.5 * 0.3 / 0.9, abs=1e-6)
+
+
+def test_pages_are_stable_and_never_overlap(empty_db):
+    _setup(empty_db)
+    whole = [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 10, 1.0)")]
+    pages = [[r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 1.0, page => %s)", (n,))]
+             for n in (1, 2, 3)]
+    # Without MMR the pages are the slices of the whole list; the last page is short, then empty.
+    assert pages == [whole[0:2], whole[2:4], []]
+    # With MMR, page 2 is ranked as page 1 would be once page 1's entities are excluded.
+    p1 = [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 0.5)")]
+    p2 = [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 0.5, page => 2)")]
+    assert p2 == [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 0.5, exclude => %s)", (p1,))]
+    assert not set(p1) & set(p2) and len(p1) == len(p2) == 2
+    assert p2 == [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 2, 0.5, page => 2)")]
+    # Cold start pages through the popular entities.
+    assert [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(9, 1, page => 2)")] == ["2"]
+    for page, k in ((0, 10), (None, 10), (1001, 10)):
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="page must be 1 or more"):
+            empty_db.execute("SELECT * FROM rec_recommend(2, %s, page => %s)", (k, page))
+
+
+def test_hidden_entities_are_never_recommended_to_that_user(empty_db):
+    _setup(empty_db)
+    top = one(empty_db, "SELECT entity_id FROM rec_recommend(2, 1, 1.0)")
+    empty_db.execute("SELECT recvector.hide('2', %s)", (top,))
+    assert top not in {r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 10)")}
+    assert top not in {r[0] for r in empty_db.execute("SELECT entity_id FROM recvector.explain('2', 10)")}
+    # Only for that user: user 1 (who has not seen it) still gets it.
+    assert top in {r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(1, 10, 1.0)")}
+    # Also when seen entities are not excluded, and in the cold start of a user without a profile.
+    assert top not in {r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 10, exclude_seen => false)")}
+    empty_db.execute("SELECT recvector.hide('9', '1')")
+    assert [r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(9, 10)")] == ["2"]
+    assert one(empty_db, "SELECT recvector.unhide('2', %s)", (top,)) is True
+    assert one(empty_db, "SELECT recvector.unhide('2', %s)", (top,)) is False
+    assert one(empty_db, "SELECT entity_id FROM rec_recommend(2, 1, 1.0)") == top
+    # Until a time: hidden while it lasts, back afterwards (an expired row is ignored).
+    empty_db.execute("SELECT recvector.hide('2', %s, now() + interval '1 hour')", (top,))
+    assert top not in {r[0] for r in empty_db.execute("SELECT entity_id FROM rec_recommend(2, 10)")}
+    empty_db.execute("UPDATE recvector.hidden SET hidden_at = now() - interval '2 hours', until = now() - interval '1 hour'")
+    assert one(empty_db, "SELECT entity_id FROM rec_recommend(2, 1, 1.0)") == top
+    for args, message in ((("2", None, None), "must not be NULL"), (("2", "4", "yesterday"), "finite time in the future"),
+                          (("2", "4", "infinity"), "finite time in the future")):
+        with pytest.raises(psycopg.Error, match=message):
+            empty_db.execute("SELECT recvector.hide(%s, %s, %s::timestamptz)", args)

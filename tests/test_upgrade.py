@@ -177,6 +177,13 @@ def test_upgrade_through_every_release_keeps_everything(empty_db):
         after_recs = [conn.execute("SELECT entity_id, score FROM rec_recommend(%s, 3)", (u,)).fetchall()
                       for u in range(1, 6)]
         assert [[e for e, _ in r] for r in after_recs] == [[e for e, _ in r] for r in recs]
+        if version == "0.3.0":
+            # A user without a profile (cold start) is now scored on the popularity term's 0..1 scale:
+            # ln(1 + popularity) / ln(1 + the largest popularity); the order is the same.
+            top = math.log(1 + one(conn, "SELECT max(popularity) FROM recvector.rec_entity_stats"))
+            cold = {u for u in range(1, 6) if not one(conn, "SELECT count(*) FROM recvector.rec_user_profiles "
+                                                            "WHERE user_id = %s AND embedding IS NOT NULL", (str(u),))}
+            recs = [[(e, sc / top if u in cold else sc) for e, sc in r] for u, r in zip(range(1, 6), recs)]
         assert [[s for _, s in r] for r in after_recs] == [pytest.approx([s for _, s in r], abs=1e-9) for r in recs]
         assert conn.execute("SELECT entity_id FROM rec_recommend(1, 5, filter => 'not_three')").fetchall() == filtered
         after = _data(conn, columns)

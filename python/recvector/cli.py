@@ -1,4 +1,6 @@
-"""The ``recvector`` command line: install, demo, bootstrap, recommend, similar, worker, set-schema.
+"""The ``recvector`` command line: install, status, sync, studio, chroma-sync, chroma-verify,
+set-schema, bootstrap, recommend, similar, evaluate, tune, explain, worker, demo
+(``recvector <command> --help`` for each).
 
 Errors print as one line (``recvector: error: ...``, then hint) and exit 1; usage errors exit 2.
 """
@@ -120,7 +122,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_similar(args: argparse.Namespace) -> int:
     with _client(args) as c:
-        recs = c.similar(args.entity_id, args.k)
+        recs = c.similar(args.entity_id, args.k, args.mode)
         _out(args, [r.__dict__ for r in recs], "\n".join(f"{r.entity_id}\t{r.score:.4f}" for r in recs))
     return 0
 
@@ -283,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("similar", parents=[common], help="entities similar to an entity")
     s.add_argument("entity_id")
     s.add_argument("-k", type=int, default=10)
+    s.add_argument("--mode", choices=("content", "cf", "hybrid"), default="content",
+                   help="content: nearest vectors; cf: liked by the same users; hybrid: both")
     s.set_defaults(fn=cmd_similar)
 
     s = sub.add_parser("evaluate", parents=[common], help="offline evaluation on the database's own history")

@@ -170,15 +170,24 @@ class Client:
             sql.SQL("").join(sql.SQL(", ") + n for n in named))
         return [Recommendation(e, s) for e, s in self.rows(q)]
 
-    def similar(self, entity_id: Any, k: int = 10) -> list[Recommendation]:
+    def similar(self, entity_id: Any, k: int = 10, mode: str = "content") -> list[Recommendation]:
+        """The k entities most like one: by content, by the same users' likes (cf), or both (hybrid)."""
         schema = self.extension_schema()
-        q = sql.SQL("SELECT entity_id, score FROM {}.rec_similar(%s::text, %s)").format(sql.Identifier(schema))
-        return [Recommendation(e, s) for e, s in self.rows(q, (str(entity_id), k))]
+        q = sql.SQL("SELECT entity_id, score FROM {}.rec_similar(%s::text, %s, %s)").format(sql.Identifier(schema))
+        return [Recommendation(e, s) for e, s in self.rows(q, (str(entity_id), k, mode))]
 
     def log_interaction(self, user_id: Any, entity_id: Any, kind: str = "interaction",
                         at: datetime | None = None, weight: float | None = None) -> None:
         self.rows("SELECT recvector.log_interaction(%s::text, %s::text, %s, coalesce(%s::timestamptz, now()), %s)",
                    (str(user_id), str(entity_id), kind, at, weight))
+
+    def hide(self, user_id: Any, entity_id: Any, until: datetime | None = None) -> None:
+        """Never recommend this entity to this user (until the given time, or for good)."""
+        self.rows("SELECT recvector.hide(%s::text, %s::text, %s::timestamptz)", (str(user_id), str(entity_id), until))
+
+    def unhide(self, user_id: Any, entity_id: Any) -> bool:
+        """Show a hidden entity to the user again; True if it was hidden."""
+        return bool(self.one("SELECT recvector.unhide(%s::text, %s::text)", (str(user_id), str(entity_id))))
 
     def upsert_entity(self, *entity_ids: Any) -> dict[str, Any]:
         """Re-embed entities whose row in the application's table was inserted or changed."""

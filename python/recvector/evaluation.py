@@ -280,7 +280,10 @@ def rank_recvector(db: Any, k: int, overrides: dict[str, Any] | None = None, see
 def rank_popularity(db: Any, k: int) -> dict[str, list[str]]:
     rows = db.execute(db.prepare(
         "SELECT u.user_id, ARRAY(SELECT s.entity_id FROM pg_temp.rv_eval_stats AS s "
-        "WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (u.seen)) ORDER BY s.popularity DESC, s.entity_id LIMIT $1) AS recs "
+        "WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (u.seen)) "
+        # Ties in id order, numeric ids numerically (as the reference evaluation breaks them).
+        "ORDER BY s.popularity DESC, CASE WHEN s.entity_id ~ '^[0-9]{1,18}$' THEN s.entity_id::bigint END NULLS LAST, "
+        "s.entity_id LIMIT $1) AS recs "
         "FROM pg_temp.rv_eval_users AS u", ["integer"]), [k])
     return {r["user_id"]: list(r["recs"] or []) for r in rows}
 
@@ -452,7 +455,8 @@ def evaluate(db: Any, k: int = 10, max_users: int | None = None, seed: int = 42,
     """RecVector beside the baselines on one split; a row per method with 95 % intervals of NDCG and
     of the paired difference RecVector minus that method."""
     if not 1 <= k <= 1000:
-        raise ArgumentError(f"k must be between 1 and 1000, got {k}")
+        raise ArgumentError(f"k must be between 1 and 1000 for an evaluation, got {k}",
+                            hint="The evaluation keeps every user's top-k in memory; rec_recommend itself takes k up to 10000.")
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ArgumentError(f"unknown methods {sorted(unknown)}; known: {', '.join(METHODS)}")

@@ -39,16 +39,21 @@ BEGIN
     FROM recvector.rec_user_profiles AS pr WHERE pr.user_id = explain.user_id;
     seen := recvector._mapped_seen(m.compiled -> 'params', explain.user_id, NULL::integer,
                                    recvector._id_or_null(explain.user_id, m.compiled ->> 'user_id_type'))
-            || coalesce(array_remove(explain.exclude, NULL), '{}');
+            || coalesce(array_remove(explain.exclude, NULL), '{}') || recvector._hidden(explain.user_id);
     IF p.embedding IS NULL AND p.cf_candidates IS NULL THEN
         -- Cold start: what rec_recommend returns, with nothing personal to explain.
         RETURN QUERY
-        SELECT r.rank::integer, r.entity_id, r.score, NULL::double precision, r.score, 0::double precision,
-               0::double precision, 0::double precision, 'popular'::text, '[]'::jsonb
-        FROM (SELECT row_number() OVER (ORDER BY x.score DESC, x.entity_id) AS rank, x.*
+        -- (The score is the popularity term, ln(1 + popularity) / ln(1 + the largest), plus any noise.)
+        SELECT r.rank::integer, r.entity_id, r.score, NULL::double precision, r.pop, 0::double precision,
+               r.score - r.pop, 0::double precision, 'popular'::text, '[]'::jsonb
+        FROM (SELECT row_number() OVER (ORDER BY x.score DESC, x.entity_id) AS rank, x.entity_id, x.score,
+                     ln(1 + st.popularity) / (SELECT ln(1 + y.popularity) FROM recvector.rec_entity_stats AS y
+                                              ORDER BY y.popularity DESC LIMIT 1) AS pop
               FROM @extschema@.rec_recommend(explain.user_id, explain.k, filter => explain.filter,
                                              exclude => explain.exclude, exploration => explain.exploration,
-                                             seed => explain.seed) AS x) AS r;
+                                             seed => explain.seed) AS x
+              JOIN recvector.rec_entity_stats AS st ON st.entity_id = x.entity_id) AS r
+        ORDER BY r.rank;
         RETURN;
     END IF;
     -- The history behind the profile (the generated query), each interaction's weight share w*d/A.
@@ -92,7 +97,7 @@ BEGIN
                           FROM jsonb_array_elements(hist) AS e GROUP BY 1) AS s
                     JOIN recvector.item_neighbors AS nb ON nb.entity_id = s.id
                     CROSS JOIN LATERAL unnest(nb.neighbor_ids, nb.weights) AS n(id, w)
-                    WHERE s.w > 0 AND n.id = r.entity_id) AS all_reasons
+                    WHERE s.w > 0 AND n.id = r.entity_id AND r.collaborative_term > 0) AS all_reasons
                   ORDER BY (c ->> 'contribution')::double precision DESC NULLS LAST
                   LIMIT explain.reasons) AS top) AS because
     FROM r JOIN recvector.entity_vectors AS v ON v.entity_id = r.entity_id

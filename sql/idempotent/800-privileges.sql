@@ -5,7 +5,7 @@
 --                      functions they call, and SELECT on the mapped application tables (granted
 --                      by set_schema). Never a superuser, whatever role installed the extension.
 --   recvector_app      for application roles: rec_recommend, rec_similar, recvector.explain,
---                      recvector.log_interaction.       GRANT recvector_app TO my_app;
+--                      recvector.log_interaction, hide, unhide.  GRANT recvector_app TO my_app;
 --   recvector_worker   for the worker: recvector.process_queue, fold_pending, status.
 --                                                        GRANT recvector_worker TO my_worker;
 -- Everything else (configuration, bootstrap, evaluation, internals) is for the extension's owner or
@@ -60,7 +60,7 @@ DO $privileges$
 DECLARE
     fn regprocedure;
     -- SECURITY DEFINER (owned by recvector_definer) and who may call them.
-    app text[] := ARRAY['rec_recommend', 'rec_similar', 'explain', 'log_interaction'];
+    app text[] := ARRAY['rec_recommend', 'rec_similar', 'explain', 'log_interaction', 'hide', 'unhide'];
     worker text[] := ARRAY['process_queue', 'fold_pending', 'status'];
     triggers text[] := ARRAY['_capture_interactions', '_capture_entities'];
     definer oid[];

@@ -20,6 +20,7 @@ import type {
   EvaluateParams,
   EvaluationRow,
   ExplainParams,
+  HideParams,
   Explanation,
   LogInteractionParams,
   PoolLike,
@@ -87,9 +88,30 @@ export class RecEngine {
     const rows = await this.#call('rec_recommend', [
       ...rankingArgs(params),
       ['exclude_seen', params.excludeSeen],
+      ['page', params.page],
       ...optionArgs(params.options),
     ]);
     return rows.map(camelRow) as Recommendation[];
+  }
+
+  /** Never recommend this entity to this user, for good or until `until` (recvector.hide). */
+  async hide(params: HideParams): Promise<void> {
+    await this.#call('hide', [
+      ['user_id', idText(params.userId, 'userId')],
+      ['entity_id', idText(params.entityId, 'entityId')],
+      ['until', params.until],
+      ...optionArgs(params.options),
+    ]);
+  }
+
+  /** Shows a hidden entity to the user again; true if it was hidden (recvector.unhide). */
+  async unhide(params: HideParams): Promise<boolean> {
+    const rows = await this.#call('unhide', [
+      ['user_id', idText(params.userId, 'userId')],
+      ['entity_id', idText(params.entityId, 'entityId')],
+      ...optionArgs(params.options),
+    ]);
+    return Object.values(rows[0] ?? {})[0] === true;
   }
 
   /**

@@ -70,7 +70,7 @@ export interface Signature {
   args: Map<string, string>;
 }
 
-export type RecVectorFunction = 'rec_recommend' | 'rec_similar' | 'explain' | 'log_interaction' | 'evaluate' | 'tune';
+export type RecVectorFunction = 'rec_recommend' | 'rec_similar' | 'explain' | 'log_interaction' | 'hide' | 'unhide' | 'evaluate' | 'tune';
 
 /** The functions the client calls, as installed; `signature` throws if one is missing. */
 export interface Catalog {
@@ -92,7 +92,7 @@ LEFT JOIN LATERAL unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.pro
                          coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs::integer])))
           WITH ORDINALITY AS a(type, name, mode, ord) ON true
 WHERE p.proname IN ('rec_recommend', 'rec_similar')
-   OR (n.nspname = 'recvector' AND p.proname IN ('explain', 'log_interaction', 'evaluate', 'tune'))
+   OR (n.nspname = 'recvector' AND p.proname IN ('explain', 'log_interaction', 'hide', 'unhide', 'evaluate', 'tune'))
 GROUP BY p.oid, n.nspname, p.proname
 ORDER BY n.nspname = 'public' DESC, n.nspname, p.oid`;
 

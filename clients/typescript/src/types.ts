@@ -69,6 +69,16 @@ export interface RankingParams {
 export interface RecommendParams extends RankingParams {
   /** Leave out entities the user already interacted with; default true. */
   excludeSeen?: boolean;
+  /** Page n (from 1): the next topK results after pages 1 .. n-1, never overlapping them; default 1. */
+  page?: number;
+}
+
+export interface HideParams {
+  userId: Id;
+  entityId: Id;
+  /** Hidden until this time; for good when left out. */
+  until?: Date;
+  options?: SqlOptions;
 }
 
 /** How rec_similar finds neighbours: `content` (cosine of the stored vectors, the default), `cf` (the entities the same users liked), `hybrid` (half each). */

@@ -112,6 +112,26 @@ describe('recommend', () => {
     assert.deepEqual(b, s);
   });
 
+  it('pages: page 2 is the next topK, never overlapping page 1, and the same on every call', async () => {
+    const first = ids(await rec.recommend({ userId: 5, topK: 4, seed: 1 }));
+    const second = ids(await rec.recommend({ userId: 5, topK: 4, seed: 1, page: 2 }));
+    assert.equal(second.length, 4);
+    for (const id of second) assert.ok(!first.includes(id), `film ${id} is on both pages`);
+    assert.deepEqual(ids(await rec.recommend({ userId: 5, topK: 4, seed: 1, page: 2 })), second);
+  });
+
+  it('hide keeps an entity away from one user until unhide', async () => {
+    const [top] = ids(await rec.recommend({ userId: 6, topK: 1, lambda: 1 }));
+    await rec.hide({ userId: 6, entityId: top });
+    assert.ok(!ids(await rec.recommend({ userId: 6, topK: 10 })).includes(top));
+    assert.equal(await rec.unhide({ userId: 6, entityId: top }), true);
+    assert.equal(await rec.unhide({ userId: 6, entityId: top }), false);
+    await rec.hide({ userId: 6, entityId: top, until: new Date(Date.now() + 3600_000) });
+    assert.ok(!ids(await rec.recommend({ userId: 6, topK: 10 })).includes(top));
+    await rec.unhide({ userId: 6, entityId: top });
+    assert.deepEqual(ids(await rec.recommend({ userId: 6, topK: 1, lambda: 1 })), [top]);
+  });
+
   it('gives a user without history the most popular films (cold start)', async () => {
     const rows = await rec.recommend({ userId: 11, topK: 3 });
     assert.equal(rows.length, 3);

@@ -327,9 +327,9 @@ describe('arguments checked before any SQL', () => {
   });
 
   it('an option the installed function does not have names the ones it has', async () => {
-    await rejectsWith(rec.recommend({ userId: 1, options: { page: 2 } }), InvalidArgumentError, {
-      message: 'public.rec_recommend has no argument "page"',
-      hint: /^Its arguments are: user_id, k, lambda, alpha, beta, candidate_pool, exploration, seed, exclude_seen, filter, exclude, gamma\./,
+    await rejectsWith(rec.recommend({ userId: 1, options: { variant: 'b' } }), InvalidArgumentError, {
+      message: 'public.rec_recommend has no argument "variant"',
+      hint: /^Its arguments are: user_id, k, lambda, alpha, beta, candidate_pool, exploration, seed, exclude_seen, filter, exclude, gamma, page\./,
       sqlstate: undefined,
     });
     // explain has every option of recommend but exclude_seen (it always leaves seen entities out).
