@@ -38,7 +38,7 @@ export class InvalidArgumentError extends RecVectorError {}
 /** Something named does not exist: an unknown filter (42704), an entity without a vector (P0002). */
 export class NotFoundError extends RecVectorError {}
 
-/** RecVector is not ready: no mapping loaded (55000), or the extension is not installed in this database. */
+/** RecVector is not ready (55000): no mapping loaded, or too little history for evaluate()/tune(); or the extension is not installed in this database. */
 export class NotConfiguredError extends RecVectorError {}
 
 /** The role lacks a privilege (42501): application roles need `GRANT recvector_app TO role`, status() needs recvector_worker, evaluate() and tune() the extension's owner. */

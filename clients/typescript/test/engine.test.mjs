@@ -328,9 +328,10 @@ describe('evaluate', () => {
 
 describe('tune', () => {
   it('sends the time budget as an interval; the fixture is too small to tune on', async () => {
-    // 10 users: tune() needs at least 20 with three positive interactions (a RecVectorError, XX000).
+    // 10 users: tune() needs at least 20 with three positive interactions (not ready yet: 55000).
     await assert.rejects(rec.tune({ timeBudget: 5, store: false }), (err) => {
-      assert.equal(err.constructor.name, 'RecVectorError');
+      assert.equal(err.constructor.name, 'NotConfiguredError');
+      assert.equal(err.sqlstate, '55000');
       assert.match(err.message, /too few to tune on/);
       assert.match(err.hint, /evaluate\(\) works on fewer/);
       return true;
