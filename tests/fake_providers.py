@@ -40,6 +40,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     at: float
+    status: int | None = None   # what it was answered
 
 
 @dataclass
@@ -56,6 +57,9 @@ class FakeProviders:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.fail_from: int | None = None  # every request from this index on gets a 500
+        self.latency = 0.0                 # seconds every answer takes (a slow provider)
+        self.in_flight = 0
+        self.max_in_flight = 0             # the most requests being answered at once
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -77,6 +81,8 @@ class FakeProviders:
             self.requests.clear()
             self.faults.clear()
             self.fail_from = None
+            self.latency = 0.0
+            self.in_flight = self.max_in_flight = 0
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -86,6 +92,9 @@ class FakeProviders:
                 pass
 
             def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                index = getattr(self, "index", None)
+                if index is not None:
+                    fake.requests[index].status = status
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -105,6 +114,18 @@ class FakeProviders:
                                                   time.monotonic()))
                     fault = fake.faults.pop(0) if fake.faults else None
                     fail = fake.fail_from is not None and index >= fake.fail_from
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                self.index = index
+                try:
+                    self._answer(index, body, fault, fail)
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _answer(self, index: int, body: Any, fault: Fault | None, fail: bool) -> None:
+                if fake.latency:
+                    time.sleep(fake.latency)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 if fail:

@@ -98,7 +98,7 @@ def test_cli_install_set_schema_bootstrap_worker(pagila):
     assert r.returncode == 0, r.stderr
     r = cli("bootstrap", "--dsn", db)
     assert r.returncode == 0, r.stderr
-    assert "recvector: embedded 1000/1000 entities" in r.stderr
+    assert "] embedded 1000/1000 entities (" in r.stderr and "left)" in r.stderr
     assert one(pagila, "SELECT count(*) FROM recvector.rec_user_profiles WHERE embedding IS NOT NULL") == 599
     pagila.execute("SELECT recvector.log_interaction(1, 2)")
     r = cli("worker", "--once", "--json", "--dsn", db)

@@ -58,7 +58,7 @@ def test_objects_naming_comments_and_search_path(empty_db):
     assert {t for t, _ in tables} == {"mapping", "entity_vectors", "rec_user_profiles", "rec_entity_stats",
                                       "events", "queue", "triggers", "failed_interactions", "filters",
                                       "chroma_targets", "entity_tombstones", "pending_interactions",
-                                      "quarantined_events", "item_neighbors", "neighbor_builds", "neighbor_source"}
+                                      "quarantined_events", "item_neighbors", "neighbor_builds", "neighbor_source", "hidden"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
     assert dumped == 18  # 15 tables (not the neighbour builds' working table) + 3 identity sequences

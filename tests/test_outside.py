@@ -42,7 +42,7 @@ def test_plain_install_serves_without_plpython(plain, booted_template):
     assert cli("set-schema", str(PAGILA_MAPPING), "--dsn", db).returncode == 0
     r = cli("bootstrap", "--dsn", db)
     assert r.returncode == 0, r.stderr
-    assert "recvector: embedded 1000/1000 entities" in r.stderr
+    assert "] embedded 1000/1000 entities (" in r.stderr and "left)" in r.stderr
     assert one(plain, "SELECT count(*) FROM recvector.rec_user_profiles WHERE embedding IS NOT NULL") == 599
 
     # Same vectors and profiles as the in-database bootstrap.

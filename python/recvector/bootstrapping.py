@@ -21,8 +21,18 @@ def bootstrap(db: Any, batch_size: int | None, max_entities: int | None, commit:
                              hint="Leave it NULL to use embedding.batch_size from the mapping.")
     if max_entities is not None and max_entities < 0:
         raise RecVectorError(f"max_entities must not be negative, got {max_entities}")
-    model = model_for(doc["embedding"])
-    size = batch_size or int(doc["embedding"].get("batch_size") or model.max_batch_size)
+    config, concurrency = _with_concurrency(db, doc["embedding"])
+    model = model_for(config)
+    size = batch_size or int(config.get("batch_size") or model.max_batch_size)
+    if concurrency and config.get("provider", "local") != "local":
+        # N requests in flight need N requests' worth of entities per batch (each batch commits).
+        size = batch_size or min(100000, size * concurrency)
+        db.notice(f"recvector: {concurrency} requests at a time"
+                  + (f", at most {config['max_requests_per_second']:g} a second" if config.get("max_requests_per_second") else "")
+                  + f", {size} entities per batch")
+    elif concurrency:
+        db.notice("recvector: the local model embeds in this process (its own threads); --concurrency applies to "
+                  "hosted providers")
 
     existing = {r["entity_id"]: r["fingerprint"]
                 for r in db.execute("SELECT entity_id, fingerprint FROM recvector.entity_vectors")}
@@ -65,6 +75,22 @@ def bootstrap(db: Any, batch_size: int | None, max_entities: int | None, commit:
             db.commit()
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _with_concurrency(db: Any, config: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The embedding section with the session's ``recvector.embed_concurrency`` (set by
+    ``recvector bootstrap --concurrency N``) as its max_concurrency, for this run only."""
+    raw = db.execute("SELECT pg_catalog.current_setting('recvector.embed_concurrency', true) AS c")[0]["c"]
+    if not raw:
+        return config, None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise RecVectorError(f"recvector.embed_concurrency must be an integer between 1 and 64, got {raw!r}",
+                             hint="recvector bootstrap --concurrency N sets it for its session; RESET recvector.embed_concurrency.")
+    return {**config, "max_concurrency": n}, n
 
 
 def bootstrap_resumable(db: Any, batch_size: int | None) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     with _client(args) as c:
-        c.bootstrap(batch_size=args.batch_size, resumable=True)
+        c.bootstrap(batch_size=args.batch_size, resumable=True, concurrency=args.concurrency)
         _out(args, {"status": "done"}, "bootstrap done")
     return 0
 
@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bootstrap", parents=[common], help="embed entities, build stats and profiles (resumable)")
     s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--concurrency", type=int, default=None, metavar="N",
+                   help="requests to a hosted embedding provider at a time (1-64; default the mapping's "
+                        "embedding.max_concurrency); embedding.max_requests_per_second still holds")
     s.set_defaults(fn=cmd_bootstrap)
 
     s = sub.add_parser("recommend", parents=[common], help="recommendations for a user")

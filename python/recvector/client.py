@@ -150,15 +150,24 @@ class Client:
         """Out-of-database mode: embed entities queued by the entity-sync triggers."""
         return 0 if self.in_database() else int(self._outside("drain_entities", max_items))
 
-    def bootstrap(self, *, batch_size: int | None = None, resumable: bool = True) -> dict[str, Any] | None:
+    def bootstrap(self, *, batch_size: int | None = None, resumable: bool = True,
+                  concurrency: int | None = None) -> dict[str, Any] | None:
         """Embed what is new or changed and build stats and profiles. ``resumable`` commits per batch
-        (CALL recvector.bootstrap_resumable), so an interrupted run continues where it stopped."""
+        (CALL recvector.bootstrap_resumable), so an interrupted run continues where it stopped.
+        ``concurrency``: requests to a hosted provider at a time for this run (the mapping's
+        embedding.max_concurrency otherwise; embedding.max_requests_per_second still holds)."""
         if not self.in_database():
-            return self._outside("bootstrap", batch_size)
-        if resumable:
-            self.rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
-            return None
-        return self.one("SELECT recvector.bootstrap(%s)", (batch_size,))
+            return self._outside("bootstrap", batch_size, concurrency=concurrency)
+        if concurrency is not None:
+            self.rows("SELECT pg_catalog.set_config('recvector.embed_concurrency', %s, false)", (str(concurrency),))
+        try:
+            if resumable:
+                self.rows("CALL recvector.bootstrap_resumable(%s)", (batch_size,))
+                return None
+            return self.one("SELECT recvector.bootstrap(%s)", (batch_size,))
+        finally:
+            if concurrency is not None:
+                self.rows("RESET recvector.embed_concurrency")
 
     def recommend(self, user_id: Any, k: int = 10, lambda_: float | None = None, **options: Any) -> list[Recommendation]:
         schema = self.extension_schema()

@@ -145,9 +145,19 @@ def set_schema(conn: psycopg.Connection, mapping: str, **kw: Any) -> dict[str, A
     return _run(conn, apply_mapping, mapping, allow_dimension_change=False, **kw)
 
 
-def bootstrap(conn: psycopg.Connection, batch_size: int | None = None, **kw: Any) -> dict[str, Any]:
-    """Commits after every batch, like CALL recvector.bootstrap_resumable()."""
-    return _run(conn, bootstrapping.bootstrap, batch_size, None, True, **kw)
+def bootstrap(conn: psycopg.Connection, batch_size: int | None = None, concurrency: int | None = None,
+              **kw: Any) -> dict[str, Any]:
+    """Commits after every batch, like CALL recvector.bootstrap_resumable(); ``concurrency`` requests
+    to a hosted provider at a time (recvector bootstrap --concurrency N)."""
+    if concurrency is not None:
+        conn.execute("SELECT pg_catalog.set_config('recvector.embed_concurrency', %s, false)", (str(concurrency),))
+    try:
+        return _run(conn, bootstrapping.bootstrap, batch_size, None, True, **kw)
+    finally:
+        if concurrency is not None and not conn.closed:
+            conn.rollback()
+            conn.execute("RESET recvector.embed_concurrency")
+            conn.commit()
 
 
 def sync(conn: psycopg.Connection, **kw: Any) -> dict[str, Any]:

@@ -25,6 +25,12 @@ def loaded(db: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 _MODELS: dict[str, EmbeddingModel] = {}
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
 def model_for(config: dict[str, Any]) -> EmbeddingModel:
     """The embedding model of a mapping's ``embedding`` section (one instance per configuration)."""
     key = json.dumps(config, sort_keys=True)
@@ -92,7 +98,10 @@ def embed_and_store(db: Any, model: EmbeddingModel, todo: list[tuple[str, str, s
             db.commit()
         if progress:
             rate = done / max(time.monotonic() - t0, 1e-9)
-            db.notice(f"recvector: embedded {done}/{len(todo)} entities ({rate:.1f}/s)")
+            left = (len(todo) - done) / rate if rate > 0 else 0.0
+            bar = "#" * round(20 * done / max(len(todo), 1))
+            db.notice(f"recvector: [{bar:<20}] embedded {done}/{len(todo)} entities ({rate:.1f}/s, "
+                      f"about {_duration(left)} left)")
     return done
 
 

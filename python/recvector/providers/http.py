@@ -6,7 +6,8 @@
   at least ``Retry-After`` when the server sends one, but never more than ``retry_max_seconds``;
   waits are interruptible by statement_timeout and cancel inside the database (:mod:`..waiting`).
 * ``HostedEmbeddingModel`` splits texts into requests within the provider's input and token limits
-  and runs them with bounded concurrency, in order.
+  and runs them with bounded concurrency (``max_concurrency``), in order, starting at most
+  ``max_requests_per_second`` requests a second (:class:`RateLimiter`, retries included).
 """
 from __future__ import annotations
 
@@ -142,6 +143,28 @@ def call_with_retries(fn: Callable[[], T], *, max_retries: int, base_delay: floa
             attempt += 1
 
 
+class RateLimiter:
+    """At most ``per_second`` request starts a second, shared by the threads of one model: each
+    start takes the next free slot, ``1 / per_second`` after the previous one."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.next_start = 0.0
+        self.lock = threading.Lock()
+
+    def wait_turn(self, sleep: Callable[[float], None] = time.sleep) -> float:
+        """Blocks until this caller may start a request; returns the seconds waited."""
+        if not self.interval:
+            return 0.0
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        if start > now:
+            sleep(start - now)
+        return max(0.0, start - now)
+
+
 class HostedEmbeddingModel(EmbeddingModel):
     """Batching within limits, bounded concurrency and retries; subclasses send one request."""
 
@@ -160,6 +183,7 @@ class HostedEmbeddingModel(EmbeddingModel):
         self.base_delay = float(config.get("retry_base_seconds", 0.5))
         self.max_delay = float(config.get("retry_max_seconds", 30))
         self.concurrency = int(config.get("max_concurrency", 2))
+        self.limiter = RateLimiter(config.get("max_requests_per_second"))
         self.stats = RetryStats()
 
     # Subclasses: one request for at most max_batch_size texts.
@@ -185,7 +209,11 @@ class HostedEmbeddingModel(EmbeddingModel):
         return out
 
     def _embed_batch(self, texts: Sequence[str], purpose: Purpose) -> list[list[float]]:
-        vectors = call_with_retries(lambda: self._request(texts, purpose), max_retries=self.max_retries,
+        def attempt() -> list[list[float]]:
+            self.limiter.wait_turn()
+            return self._request(texts, purpose)
+
+        vectors = call_with_retries(attempt, max_retries=self.max_retries,
                                     base_delay=self.base_delay, max_delay=self.max_delay, stats=self.stats)
         if len(vectors) != len(texts):
             raise EmbeddingError(f"{self.provider} returned {len(vectors)} vectors for {len(texts)} texts",
