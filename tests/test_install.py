@@ -61,7 +61,7 @@ def test_objects_naming_comments_and_search_path(empty_db):
                                       "quarantined_events", "item_neighbors", "neighbor_builds", "neighbor_source", "hidden"}
     assert all(c for _, c in tables)
     dumped = one(empty_db, "SELECT array_length(extconfig, 1) FROM pg_extension WHERE extname = 'recvector'")
-    assert dumped == 18  # 15 tables (not the neighbour builds' working table) + 3 identity sequences
+    assert dumped == 19  # 16 tables (not the neighbour builds' working table) + 3 identity sequences
 
 
 def test_install_into_another_schema(empty_db):
