@@ -15,6 +15,15 @@
 -- and MMR re-ranks the mmr_window best by relevance: repeatedly take the one maximising
 -- lambda * relevance - (1 - lambda) * max cosine to those already taken.
 
+-- The popularity term's scale: ln(1 + the largest popularity), from the popularity index.
+CREATE OR REPLACE FUNCTION recvector._log_max_popularity()
+RETURNS double precision
+LANGUAGE sql STABLE AS $$
+    SELECT ln(1 + s.popularity) FROM recvector.rec_entity_stats AS s ORDER BY s.popularity DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION recvector._log_max_popularity() IS
+  'Internal: ln(1 + the largest popularity), the denominator of the popularity term (rec_recommend, its cold start, explain).';
+
 CREATE OR REPLACE FUNCTION recvector._check_k(k integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -198,7 +207,7 @@ BEGIN
                   LEFT JOIN unnest(interest_weights) WITH ORDINALITY AS w(x, o) ON w.o = i.o ORDER BY i.o);
     wanted := CASE WHEN sc.lambda >= 1 THEN k ELSE sc.mmr_window END;
     IF stats IS NULL THEN
-        SELECT ln(1 + s.popularity) INTO max_pop FROM recvector.rec_entity_stats AS s ORDER BY s.popularity DESC LIMIT 1;
+        max_pop := recvector._log_max_popularity();
     ELSE
         EXECUTE format('SELECT ln(1 + max(s.popularity)) FROM %s AS s', stats) INTO max_pop;
     END IF;

@@ -60,8 +60,7 @@ BEGIN
         -- Cold start: the most popular entities minus what was seen, straight from the popularity index,
         -- scored ln(1 + popularity) / ln(1 + the largest popularity) (the popularity term, 0..1).
         RETURN QUERY
-        SELECT s.entity_id, ln(1 + s.popularity) / (SELECT ln(1 + x.popularity) FROM recvector.rec_entity_stats AS x
-                                                     ORDER BY x.popularity DESC LIMIT 1)
+        SELECT s.entity_id, ln(1 + s.popularity) / recvector._log_max_popularity()
         FROM recvector.rec_entity_stats AS s
         WHERE s.popularity > 0 AND NOT (s.entity_id = ANY (seen))
         ORDER BY s.popularity DESC, s.entity_id
@@ -71,10 +70,9 @@ BEGIN
         -- Cold start with exploration noise or a filter.
         RETURN QUERY EXECUTE
         'SELECT s.entity_id,
-                ln(1 + s.popularity) / (SELECT ln(1 + x.popularity) FROM recvector.rec_entity_stats AS x
-                                        ORDER BY x.popularity DESC LIMIT 1)
+                ln(1 + s.popularity) / mx.m
                 + CASE WHEN $1 > 0 THEN $1 * recvector._noise($2, s.entity_id) ELSE 0 END AS score
-         FROM recvector.rec_entity_stats AS s
+         FROM recvector.rec_entity_stats AS s, (SELECT recvector._log_max_popularity() AS m) AS mx
          WHERE s.popularity > 0 AND NOT (s.entity_id = ANY ($3))'
          || CASE WHEN restrict_sql IS NULL THEN '' ELSE ' AND s.entity_id IN (' || restrict_sql || ')' END || '
          ORDER BY 2 DESC, s.entity_id

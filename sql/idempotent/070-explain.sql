@@ -47,8 +47,7 @@ BEGIN
         SELECT r.rank::integer, r.entity_id, r.score, NULL::double precision, r.pop, 0::double precision,
                r.score - r.pop, 0::double precision, 'popular'::text, '[]'::jsonb
         FROM (SELECT row_number() OVER (ORDER BY x.score DESC, x.entity_id) AS rank, x.entity_id, x.score,
-                     ln(1 + st.popularity) / (SELECT ln(1 + y.popularity) FROM recvector.rec_entity_stats AS y
-                                              ORDER BY y.popularity DESC LIMIT 1) AS pop
+                     ln(1 + st.popularity) / recvector._log_max_popularity() AS pop
               FROM @extschema@.rec_recommend(explain.user_id, explain.k, filter => explain.filter,
                                              exclude => explain.exclude, exploration => explain.exploration,
                                              seed => explain.seed) AS x
