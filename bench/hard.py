@@ -59,7 +59,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from recvector import __version__
 
 from .common import DOCS, machine, percentiles
-from .scale import _copy_vectors, mapping as scale_mapping
+from .scale import _copy_vectors, load_app_tables, mapping as scale_mapping
 
 DIM = 384
 SEED = 20261201
@@ -134,25 +134,7 @@ def load(conn: psycopg.Connection, n: int, users: int, clusters: int, spread: fl
     other = labels[s][:, None] != labels[s][None, :]
     res["data"]["cosine_same_cluster_mean"] = round(float(cos[same].mean()), 3)
     res["data"]["cosine_other_cluster_mean"] = round(float(cos[other].mean()), 3)
-    conn.execute("""
-        CREATE TABLE bench_user (id bigint PRIMARY KEY);
-        CREATE TABLE bench_item (id bigint PRIMARY KEY, title text NOT NULL, cluster integer NOT NULL);
-        CREATE TABLE bench_event (id bigserial PRIMARY KEY, user_id bigint NOT NULL, item_id bigint NOT NULL,
-                                  kind text NOT NULL, at timestamptz NOT NULL);
-        CREATE EXTENSION recvector CASCADE;""")
-    with conn.cursor() as cur:
-        with cur.copy("COPY bench_user (id) FROM STDIN") as cp:
-            for u in range(1, users + 1):
-                cp.write_row((u,))
-        with cur.copy("COPY bench_item (id, title, cluster) FROM STDIN") as cp:
-            for i in range(n):
-                cp.write_row((i + 1, f"item {i + 1} of cluster {labels[i]}", int(labels[i])))
-        now = datetime.now(timezone.utc).timestamp()
-        with cur.copy("COPY bench_event (user_id, item_id, kind, at) FROM STDIN") as cp:
-            for u, i, k, ago in history:
-                cp.write_row((u, i, k, datetime.fromtimestamp(now - ago, timezone.utc)))
-    conn.execute("CREATE INDEX ON bench_event (user_id)")
-    conn.execute("ANALYZE bench_user; ANALYZE bench_item; ANALYZE bench_event")
+    load_app_tables(conn, users, labels, history)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping()),))
     # Precomputed vectors, as bench/scale.py loads them: COPY without the index, then build it.
     conn.execute("DROP INDEX recvector.entity_vectors_embedding_hnsw")

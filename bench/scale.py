@@ -45,6 +45,30 @@ SEED = 20261126
 
 # ----------------------------------------------------------------------------- data
 
+def load_app_tables(conn: psycopg.Connection, users: int, labels: np.ndarray, history: list) -> None:
+    """The app's tables (bench_user, bench_item, bench_event) by COPY, indexed and analysed, and the
+    extension created: what bench/scale.py and bench/hard.py map."""
+    conn.execute("""
+        CREATE TABLE bench_user (id bigint PRIMARY KEY);
+        CREATE TABLE bench_item (id bigint PRIMARY KEY, title text NOT NULL, cluster integer NOT NULL);
+        CREATE TABLE bench_event (id bigserial PRIMARY KEY, user_id bigint NOT NULL, item_id bigint NOT NULL,
+                                  kind text NOT NULL, at timestamptz NOT NULL);
+        CREATE EXTENSION recvector CASCADE;""")
+    with conn.cursor() as cur:
+        with cur.copy("COPY bench_user (id) FROM STDIN") as cp:
+            for u in range(1, users + 1):
+                cp.write_row((u,))
+        with cur.copy("COPY bench_item (id, title, cluster) FROM STDIN") as cp:
+            for i in range(n):
+                cp.write_row((i + 1, f"item {i + 1} of cluster {labels[i]}", int(labels[i])))
+        now = datetime.now(timezone.utc).timestamp()
+        with cur.copy("COPY bench_event (user_id, item_id, kind, at) FROM STDIN") as cp:
+            for u, i, k, ago in history:
+                cp.write_row((u, i, k, datetime.fromtimestamp(now - ago, timezone.utc)))
+    conn.execute("CREATE INDEX ON bench_event (user_id)")
+    conn.execute("ANALYZE bench_user; ANALYZE bench_item; ANALYZE bench_event")
+
+
 def make_vectors(n: int, clusters: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors (float32, n x 384) and each one's cluster."""
     centers = rng.normal(size=(clusters, LATENT)).astype(np.float32)
@@ -131,25 +155,7 @@ def load(conn: psycopg.Connection, n: int, users: int, res: dict[str, Any]) -> t
     history = make_histories(n, labels, users, rng)
     res["data"] = {"entities": n, "clusters": clusters, "latent_dimensions": LATENT, "users": users,
                    "interactions": len(history), "generate_seconds": round(time.perf_counter() - t0, 1)}
-    conn.execute("""
-        CREATE TABLE bench_user (id bigint PRIMARY KEY);
-        CREATE TABLE bench_item (id bigint PRIMARY KEY, title text NOT NULL, cluster integer NOT NULL);
-        CREATE TABLE bench_event (id bigserial PRIMARY KEY, user_id bigint NOT NULL, item_id bigint NOT NULL,
-                                  kind text NOT NULL, at timestamptz NOT NULL);
-        CREATE EXTENSION recvector CASCADE;""")
-    with conn.cursor() as cur:
-        with cur.copy("COPY bench_user (id) FROM STDIN") as cp:
-            for u in range(1, users + 1):
-                cp.write_row((u,))
-        with cur.copy("COPY bench_item (id, title, cluster) FROM STDIN") as cp:
-            for i in range(n):
-                cp.write_row((i + 1, f"item {i + 1} of cluster {labels[i]}", int(labels[i])))
-        now = datetime.now(timezone.utc).timestamp()
-        with cur.copy("COPY bench_event (user_id, item_id, kind, at) FROM STDIN") as cp:
-            for u, i, k, ago in history:
-                cp.write_row((u, i, k, datetime.fromtimestamp(now - ago, timezone.utc)))
-    conn.execute("CREATE INDEX ON bench_event (user_id)")
-    conn.execute("ANALYZE bench_user; ANALYZE bench_item; ANALYZE bench_event")
+    load_app_tables(conn, users, labels, history)
     conn.execute("SELECT recvector.set_schema(%s::jsonb)", (json.dumps(mapping()),))
     # Precomputed vectors: load without the index, then build it (what a bulk bootstrap does).
     conn.execute("DROP INDEX recvector.entity_vectors_embedding_hnsw")
