@@ -59,7 +59,7 @@ def load_app_tables(conn: psycopg.Connection, users: int, labels: np.ndarray, hi
             for u in range(1, users + 1):
                 cp.write_row((u,))
         with cur.copy("COPY bench_item (id, title, cluster) FROM STDIN") as cp:
-            for i in range(n):
+            for i in range(len(labels)):
                 cp.write_row((i + 1, f"item {i + 1} of cluster {labels[i]}", int(labels[i])))
         now = datetime.now(timezone.utc).timestamp()
         with cur.copy("COPY bench_event (user_id, item_id, kind, at) FROM STDIN") as cp:
