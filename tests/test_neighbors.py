@@ -106,6 +106,24 @@ def test_asymmetric_cosine_and_history_limit(empty_db):
     assert one(empty_db, "SELECT count(*) FROM recvector.item_neighbors") == 0
 
 
+def test_history_cut_of_undated_likes_keeps_every_entity_somewhere(empty_db):
+    """With equal times (undated interactions), the history cut is not by id: each user keeps a
+    different part, so an entity is not cut from every long history (ids 3-9 would be, by text)."""
+    _setup(empty_db, method="cosine", history=10, k=30)
+    empty_db.execute("DELETE FROM event")
+    empty_db.execute("INSERT INTO app_user (id) SELECT g FROM generate_series(100, 139) g")
+    empty_db.execute("INSERT INTO item (id, title) SELECT g, 'item ' || g FROM generate_series(6, 20) g")
+    rows = [(u, i, "like", tiny.T0) for u in range(100, 140) for i in range(1, 21)]
+    with empty_db.cursor() as cur:
+        cur.executemany("INSERT INTO event (user_id, item_id, kind, at) VALUES (%s, %s, %s, %s)", rows)
+    assert empty_db.execute("SELECT recvector.rebuild_neighbors()").fetchone()[0]["source_rows"] == 40 * 10
+    stored = _stored(empty_db)
+    assert set(stored) == {str(i) for i in range(1, 21)}
+    # the same cut on a second build (deterministic)
+    empty_db.execute("SELECT recvector.rebuild_neighbors()")
+    assert _stored(empty_db) == stored
+
+
 def test_auto_chooses_by_catalogue_size_and_ease_refuses_a_large_one(empty_db):
     _setup(empty_db)
     assert empty_db.execute("SELECT recvector.rebuild_neighbors()").fetchone()[0]["method"] == "ease"

@@ -26,7 +26,9 @@ $$;
 COMMENT ON FUNCTION recvector._neighbor_settings() IS
   'Internal: the neighbors section of the loaded mapping over its defaults (method auto, history 1000, shrink 5, alpha 0.9, ease_max_items 12000; k 100; per_candidate 5 for cosine; ease_lambda the mean number of positive interactions per entity, at least 10).';
 
--- 1. The source: positive interactions, at most `history` per user, the most recent first, from
+-- 1. The source: positive interactions, at most `history` per user, the most recent first (ties,
+--    e.g. undated interactions, broken by a hash of user and entity: each user keeps a different
+--    pseudo-random part, so no entity is systematically cut from every long history), from
 --    the mapped tables (interactions NULL) or from a relation of (user_id, entity_id, weight,
 --    occurred_at) rows (the evaluation's training part), into `target` (user_id, entity_id).
 CREATE OR REPLACE FUNCTION recvector._neighbor_source(history integer, target text DEFAULT 'recvector.neighbor_source',
@@ -45,7 +47,8 @@ BEGIN
         INSERT INTO %s (user_id, entity_id)
         SELECT r.user_id, r.entity_id
         FROM (SELECT p.user_id, p.entity_id,
-                     row_number() OVER (PARTITION BY p.user_id ORDER BY p.last_at DESC, p.entity_id) AS rn
+                     row_number() OVER (PARTITION BY p.user_id
+                                        ORDER BY p.last_at DESC, hashtext(p.user_id::text || '/' || p.entity_id), p.entity_id) AS rn
               FROM (SELECT t.user_id, t.entity_id, max(t.occurred_at) AS last_at
                     FROM (%s) AS t
                     GROUP BY t.user_id, t.entity_id
